@@ -1,0 +1,33 @@
+rule prepare_dataset:
+    output:
+        "results/data/{dataset}/dataset.npz",
+    log:
+        "results/logs/data/{dataset}.log",
+    retries: 2
+    localrule: True
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    params:
+        spec=get_dataset_spec,
+        seed=config["seed"],
+    script:
+        "../workflow/scripts/prepare_dataset.py"
+
+
+rule split_regime:
+    input:
+        dataset=get_target_dataset,
+    output:
+        "results/data/{target}/{regime}.json",
+    log:
+        "results/logs/data/{target}-{regime}.log",
+    localrule: True
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    params:
+        shots=get_regime_shots,
+        seed=config["seed"],
+    script:
+        "../workflow/scripts/split_regime.py"

@@ -1,0 +1,89 @@
+"""HDF5 caches: what model selection reads of one expert on one target sample.
+
+One file per (target, regime, expert) holds the penultimate features, the
+source head's probabilities, the labels and the sampled indices, with
+attributes recording the layer, K (images per class sampled for selection),
+the seed and the seconds extraction took. Score functions never read files:
+``read_cache`` turns a file into the arrays they take.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+ARRAYS = ("features", "probs", "labels", "indices")
+LAYER = "penultimate (global average pool before the classification layer)"
+
+
+def write_cache(
+    path: str | Path,
+    features: np.ndarray,
+    probs: np.ndarray,
+    labels: np.ndarray,
+    indices: np.ndarray,
+    attrs: dict[str, Any],
+) -> None:
+    """Write the cache atomically (temporary name, then rename)."""
+    n = len(labels)
+    for name, array in (("features", features), ("probs", probs), ("indices", indices)):
+        if len(array) != n:
+            raise ValueError(f"cache array '{name}' has {len(array)} rows, labels have {n}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as h5:
+        h5.create_dataset("features", data=np.asarray(features, dtype=np.float32))
+        h5.create_dataset("probs", data=np.asarray(probs, dtype=np.float32))
+        h5.create_dataset("labels", data=np.asarray(labels, dtype=np.int64))
+        h5.create_dataset("indices", data=np.asarray(indices, dtype=np.int64))
+        h5.attrs["layer"] = LAYER
+        for key, value in attrs.items():
+            h5.attrs[key] = value
+    os.replace(tmp, path)
+
+
+def read_cache(path: str | Path) -> dict[str, Any]:
+    """The arrays of a cache (``features``, ``probs``, ``labels``, ``indices``),
+    its attributes under ``attrs``, and the expert's name under ``expert``."""
+    path = Path(path)
+    with h5py.File(path, "r") as h5:
+        missing = [name for name in ARRAYS if name not in h5]
+        if missing:
+            raise ValueError(f"cache {path} lacks {', '.join(missing)}")
+        cache: dict[str, Any] = {name: h5[name][()] for name in ARRAYS}
+        cache["attrs"] = {key: _plain(value) for key, value in h5.attrs.items()}
+    if len(cache["labels"]) == 0:
+        raise ValueError(f"cache {path} is empty (no sampled images)")
+    cache["expert"] = cache["attrs"].get("expert", path.stem)
+    return cache
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def selection_sample(
+    train_labels: np.ndarray,
+    train_indices: np.ndarray,
+    shots: int,
+    images_per_class: int,
+    seed: int,
+) -> np.ndarray:
+    """Indices (into the training set) of the images model selection may see.
+
+    In a few-shot regime it is the few-shot training set itself; with the
+    full training set, at most ``images_per_class`` (K) images per class,
+    drawn with ``seed``. The test set is never sampled.
+    """
+    from .data import sample_per_class
+
+    train_indices = np.asarray(train_indices, dtype=np.int64)
+    if shots:
+        return train_indices
+    chosen = sample_per_class(train_labels[train_indices], images_per_class, seed)
+    return train_indices[chosen]

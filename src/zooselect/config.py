@@ -1,0 +1,88 @@
+"""Checks of a workflow config that a JSON schema cannot express.
+
+The schema (workflow/schemas/config.schema.yaml) checks keys and types; this
+module checks names against the registries (dataset kinds, architectures,
+methods and their options) and the cross-references between sections, so a
+bad config stops at start-up with one message naming the culprit and the
+valid choices.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Mapping
+
+from .zoo import build_zoo
+
+
+class ConfigError(ValueError):
+    """A config that the workflow cannot run."""
+
+
+def _choices(names) -> str:
+    return ", ".join(sorted(names))
+
+
+def check_dataset(section: str, name: str, spec: Mapping[str, Any]) -> None:
+    from .data import DATASET_KINDS
+
+    kind = spec["kind"]
+    if kind not in DATASET_KINDS:
+        raise ConfigError(
+            f"{section}.{name}: unknown dataset kind '{kind}'; valid kinds: {_choices(DATASET_KINDS)}"
+        )
+    parameters = inspect.signature(DATASET_KINDS[kind]).parameters
+    valid = [p for p in parameters if p != "seed"]
+    for option in spec.get("options", {}):
+        if option not in valid:
+            raise ConfigError(
+                f"{section}.{name}: unknown option '{option}' for dataset kind '{kind}'; "
+                f"valid options: {_choices(valid)}"
+            )
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Raise ConfigError for the first problem found in a schema-valid config."""
+    from .models import ARCHITECTURES
+    from .scores import METHODS
+
+    for section in ("sources", "targets"):
+        for name, spec in config[section].items():
+            check_dataset(section, name, spec)
+    both = set(config["sources"]) & set(config["targets"])
+    if both:
+        raise ConfigError(f"names used both as a source and a target: {_choices(both)}")
+
+    for arch in config["zoo"]["architectures"]:
+        if arch not in ARCHITECTURES:
+            raise ConfigError(
+                f"zoo.architectures: unknown architecture '{arch}'; valid architectures: "
+                f"{_choices(ARCHITECTURES)}"
+            )
+    try:
+        zoo = build_zoo(
+            list(config["zoo"]["architectures"]),
+            list(config["sources"]),
+            list(config["zoo"].get("inits", ["scratch"])),
+            config["zoo"].get("generic", True),
+        )
+    except ValueError as error:
+        raise ConfigError(f"zoo: {error}") from error
+    baseline = config["zoo"]["baseline"]
+    if baseline not in zoo:
+        raise ConfigError(f"zoo.baseline: unknown expert '{baseline}'; valid experts: {_choices(zoo)}")
+
+    for method, options in config["methods"].items():
+        if method not in METHODS:
+            raise ConfigError(f"methods: unknown method '{method}'; valid methods: {_choices(METHODS)}")
+        valid = METHODS[method].options
+        for option in options:
+            if option not in valid:
+                raise ConfigError(
+                    f"methods.{method}: unknown option '{option}'; valid options: "
+                    f"{_choices(valid) or '(none)'}"
+                )
+
+    missing = [regime for regime in config["regimes"] if regime not in config["finetune"]["epochs"]]
+    if missing:
+        raise ConfigError(f"finetune.epochs: no epochs given for regime(s) {', '.join(missing)}")

@@ -1,0 +1,91 @@
+"""Datasets for the zoo benchmark: a registry of builders, splits, few-shot sampling, file I/O.
+
+Every builder makes a :class:`Dataset` of 32x32 uint8 RGB images from data
+that installed packages ship or from a seeded generator: nothing is
+downloaded, and the same ``seed`` and options give the same bytes. The
+registry :data:`DATASET_KINDS` is the one place that knows the kind names;
+:func:`build_dataset` checks a kind and its options before building.
+
+Importing this package does not import torch (nor the packages the builders
+read from, until a builder runs).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from .dataset import Dataset, load_dataset, save_dataset, standardize
+from .glyphs import font_glyphs
+from .packaged import mnist, sklearn_digits
+from .pictures import photo_patches, texture_crops
+from .procedural import dots, shapes
+from .sampling import fewshot_indices, sample_per_class
+
+__all__ = [
+    "DATASET_KINDS",
+    "Dataset",
+    "build_dataset",
+    "dataset_options",
+    "fewshot_indices",
+    "load_dataset",
+    "sample_per_class",
+    "save_dataset",
+    "standardize",
+]
+
+log = logging.getLogger(__name__)
+
+DATASET_KINDS: dict[str, Callable[..., Dataset]] = {
+    "mnist": mnist,
+    "font_glyphs": font_glyphs,
+    "photo_patches": photo_patches,
+    "texture_crops": texture_crops,
+    "shapes": shapes,
+    "sklearn_digits": sklearn_digits,
+    "dots": dots,
+}
+
+
+def dataset_options(kind: str) -> dict[str, object]:
+    """The options a kind's builder takes, with their defaults (``seed`` excluded)."""
+    builder = _builder(kind)
+    params = list(inspect.signature(builder).parameters.values())[1:]
+    return {p.name: p.default for p in params}
+
+
+def _builder(kind: str) -> Callable[..., Dataset]:
+    if kind not in DATASET_KINDS:
+        raise ValueError(
+            f"unknown dataset kind '{kind}'; valid kinds: {', '.join(sorted(DATASET_KINDS))}"
+        )
+    return DATASET_KINDS[kind]
+
+
+def build_dataset(kind: str, seed: int, options: Mapping[str, object] | None = None) -> Dataset:
+    """Build the dataset ``kind`` with ``seed`` and builder ``options``.
+
+    Raises ValueError for an unknown kind, an unknown option (naming the
+    valid ones), a seed that is not a non-negative integer, or a bad option value.
+    """
+    builder = _builder(kind)
+    options = dict(options or {})
+    valid = dataset_options(kind)
+    for name in options:
+        if name not in valid:
+            raise ValueError(
+                f"unknown option '{name}' for dataset kind '{kind}'; "
+                f"valid options: {', '.join(sorted(valid))}"
+            )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    start = time.perf_counter()
+    ds = builder(int(seed), **options)
+    log.info(
+        "built %s (seed %d, %s): %r in %.2f s", kind, seed, options, ds, time.perf_counter() - start
+    )
+    return ds

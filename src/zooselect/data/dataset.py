@@ -1,0 +1,254 @@
+"""The in-memory dataset, its file format, and the split/cap rules every builder shares.
+
+A :class:`Dataset` holds a train and a test split of 32x32 uint8 RGB images
+with int64 labels. Builders (see :mod:`zooselect.data`) make one from
+packaged data or a seeded generator; this module only splits, subsamples,
+saves, loads and standardises. It never downloads or generates images and
+never imports torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 32
+"""Side of every image the builders produce, in pixels."""
+
+STD_FLOOR = 1.0 / 255.0
+"""Smallest standard deviation :func:`standardize` divides by (one grey level on the 0..1 scale)."""
+
+_ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclass(eq=False)
+class Dataset:
+    """A train/test pair of labelled images.
+
+    ``x_*`` are uint8 arrays of shape (N, H, W, 3) (grayscale pictures are
+    replicated to 3 channels; every builder here makes H = W = 32), ``y_*``
+    are int64 arrays of shape (N,) with values in ``0 .. len(classes) - 1``.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+
+    def __post_init__(self) -> None:
+        self.classes = [str(c) for c in self.classes]
+        for split in ("train", "test"):
+            x = getattr(self, f"x_{split}")
+            y = getattr(self, f"y_{split}")
+            if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
+                raise ValueError(
+                    f"x_{split} must be uint8 of shape (N, H, W, 3), got {x.dtype} {x.shape}"
+                )
+            if y.dtype != np.int64 or y.shape != (len(x),):
+                raise ValueError(
+                    f"y_{split} must be int64 of shape ({len(x)},), got {y.dtype} {y.shape}"
+                )
+            if len(y) and (y.min() < 0 or y.max() >= len(self.classes)):
+                raise ValueError(
+                    f"y_{split} has labels outside 0..{len(self.classes) - 1} "
+                    f"({len(self.classes)} classes)"
+                )
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise ValueError(
+                f"train and test images differ in shape: {self.x_train.shape[1:]} vs "
+                f"{self.x_test.shape[1:]}"
+            )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(train={len(self.y_train)}, test={len(self.y_test)}, "
+            f"image={self.x_train.shape[1:]}, classes={self.classes})"
+        )
+
+
+def save_dataset(path: str | os.PathLike, ds: Dataset) -> None:
+    """Write ``ds`` to one compressed ``.npz`` file at ``path``.
+
+    The file is written under a temporary name in the same folder and then
+    renamed, so an interrupted write never leaves a file that looks finished.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(
+                f,
+                x_train=ds.x_train,
+                y_train=ds.y_train,
+                x_test=ds.x_test,
+                y_test=ds.y_test,
+                classes=np.array(ds.classes, dtype=np.str_),
+            )
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.info("wrote %s (%r)", path, ds)
+
+
+def load_dataset(path: str | os.PathLike) -> Dataset:
+    """Read a dataset written by :func:`save_dataset`."""
+    path = Path(path)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (EOFError, ValueError, zipfile.BadZipFile) as e:  # truncated, or not an .npz
+        raise ValueError(f"cannot read dataset file {path}: {e}") from e
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"dataset file {path} is a single array, not an .npz archive")
+    with npz:
+        missing = [k for k in (*_ARRAY_KEYS, "classes") if k not in npz.files]
+        if missing:
+            raise ValueError(f"dataset file {path} lacks {', '.join(missing)}")
+        try:
+            arrays = {k: npz[k] for k in _ARRAY_KEYS}
+            classes = [str(c) for c in npz["classes"]]
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
+            raise ValueError(f"cannot read dataset file {path}: {e}") from e
+    return Dataset(**arrays, classes=classes)
+
+
+def standardize(x: np.ndarray) -> np.ndarray:
+    """Per-image standardisation: uint8 (N, H, W, 3) -> float32 (N, 3, H, W).
+
+    Each image is scaled to [0, 1], then its own mean over all pixels and
+    channels is subtracted and the result divided by ``max(std, STD_FLOOR)``,
+    so a constant image maps to zeros instead of dividing by zero. Without
+    this, experts on the glyph and shape sources stayed at chance (see
+    EMBEDDED.md).
+    """
+    x = np.asarray(x)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"standardize expects images of shape (N, H, W, 3), got {x.shape}")
+    xf = x.astype(np.float32) / np.float32(255.0)
+    mean = xf.mean(axis=(1, 2, 3), keepdims=True)
+    std = xf.std(axis=(1, 2, 3), keepdims=True)
+    out = (xf - mean) / np.maximum(std, np.float32(STD_FLOOR))
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+# --- helpers shared by the builders -------------------------------------------------
+
+
+def rng_for(kind: str, seed: int, stream: str) -> np.random.Generator:
+    """The random generator for one use (``stream``) of one dataset kind.
+
+    Streams are independent: e.g. a kind's "train" and "test" images come
+    from different streams, so asking for more training images never
+    changes the test images.
+    """
+    return np.random.default_rng([seed, zlib.crc32(kind.encode()), zlib.crc32(stream.encode())])
+
+
+def check_count(name: str, value: object, minimum: int) -> int:
+    """Validate an integer option (``train``, ``test``, ...) at the boundary."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"option '{name}' must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"option '{name}' must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def check_split_sizes(train: object, test: object, num_classes: int) -> tuple[int, int]:
+    """Each split needs at least two images per class."""
+    return (
+        check_count("train", train, 2 * num_classes),
+        check_count("test", test, 2 * num_classes),
+    )
+
+
+def balanced_labels(n: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` labels in random order, each class ``n // num_classes`` or one more times."""
+    return rng.permutation(np.arange(n, dtype=np.int64) % num_classes)
+
+
+def gray_to_rgb(x: np.ndarray) -> np.ndarray:
+    """(N, H, W) -> (N, H, W, 3) by repeating the channel."""
+    return np.repeat(x[..., None], 3, axis=-1)
+
+
+def stratified_subsample(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``n`` items (all of them if fewer) in random order, classes in proportion.
+
+    Every class keeps at least ``min(2, its count)`` items; the rest of ``n`` is
+    shared in proportion to what each class has left (largest remainders get
+    the leftover items, ties to the lower class).
+    """
+    labels = np.asarray(labels)
+    if n >= len(labels):
+        return rng.permutation(len(labels))
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = np.minimum(counts, 2)
+    if quota.sum() > n:
+        raise ValueError(f"cannot keep 2 images of each of {len(classes)} classes in {n} images")
+    spare = counts - quota
+    share = (n - quota.sum()) * spare / spare.sum()
+    extra = np.floor(share).astype(np.int64)
+    leftover = n - quota.sum() - extra.sum()
+    order = np.lexsort((np.arange(len(classes)), -(share - extra)))
+    extra[order[:leftover]] += 1
+    quota += extra
+    chosen = [
+        rng.choice(np.flatnonzero(labels == c), size=q, replace=False)
+        for c, q in zip(classes, quota)
+    ]
+    return rng.permutation(np.concatenate(chosen))
+
+
+def stratified_split(
+    labels: np.ndarray, test_fraction: float, rng: np.random.Generator, classes: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into train and test, ``test_fraction`` of every class to test.
+
+    Each class puts ``round(test_fraction * count)`` items in test, but at
+    least two in each split; a class with fewer than four items is an error.
+    """
+    train, test = [], []
+    for c in range(len(classes)):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        if len(idx) < 4:
+            raise ValueError(
+                f"class '{classes[c]}' has {len(idx)} images; a train/test split needs at least 4"
+            )
+        n_test = min(max(round(test_fraction * len(idx)), 2), len(idx) - 2)
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.concatenate(train), np.concatenate(test)
+
+
+def split_and_cap(
+    kind: str,
+    seed: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    classes: Sequence[str],
+    train: int,
+    test: int,
+    test_fraction: float = 0.2,
+) -> Dataset:
+    """A pool without a standard split: seeded stratified split, then caps, shuffled."""
+    tr, te = stratified_split(y, test_fraction, rng_for(kind, seed, "split"), classes)
+    tr = tr[stratified_subsample(y[tr], train, rng_for(kind, seed, "cap_train"))]
+    te = te[stratified_subsample(y[te], test, rng_for(kind, seed, "cap_test"))]
+    return Dataset(x[tr], y[tr], x[te], y[te], list(classes))

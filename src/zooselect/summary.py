@@ -1,0 +1,95 @@
+"""Assemble results/summary.csv from score, fine-tune and cache files.
+
+One row per (zoo, target, regime, method) with the ranking metrics of
+``zooselect.evaluation``, then one mean row per (zoo, regime, method) over
+targets (``target == "mean"``; NaN Spearman values, where every expert
+reached the same accuracy, are left out of the mean).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from .evaluation import summarize_selection
+
+KEY = ["zoo", "target", "regime", "method"]
+METRICS = [
+    "spearman",
+    "top1_gain",
+    "top3_gain",
+    "best_gain",
+    "trials_to_best",
+    "selection_seconds",
+    "brute_force_seconds",
+]
+ZOO_SINGLE = "single_domain"
+
+
+def _parts(path: str | Path) -> tuple[str, str, str]:
+    """(target, regime, stem) of ``.../{target}/{regime}/{stem}.ext``."""
+    path = Path(path)
+    return path.parent.parent.name, path.parent.name, path.stem
+
+
+def read_finetune(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Every fine-tune CSV, with target and regime columns, one row per (expert, lr)."""
+    frames = []
+    for path in paths:
+        target, regime, _ = _parts(path)
+        frames.append(pd.read_csv(path).assign(target=target, regime=regime))
+    return pd.concat(frames, ignore_index=True)
+
+
+def expert_accuracies(finetune: pd.DataFrame) -> pd.DataFrame:
+    """Per (target, regime, expert): best test accuracy over the learning-rate grid
+    (the paper's protocol) and the seconds all learning rates took."""
+    grouped = finetune.groupby(["target", "regime", "expert"], sort=False)
+    return grouped.agg(accuracy=("test_accuracy", "max"), seconds=("seconds", "sum")).reset_index()
+
+
+def read_scores(paths: Iterable[str | Path]) -> pd.DataFrame:
+    frames = []
+    for path in paths:
+        target, regime, method = _parts(path)
+        frames.append(pd.read_csv(path).assign(target=target, regime=regime, method=method))
+    return pd.concat(frames, ignore_index=True)
+
+
+def build_summary(
+    scores: pd.DataFrame,
+    accuracies: pd.DataFrame,
+    cache_seconds: pd.DataFrame,
+    baseline: str,
+    zoo: str = ZOO_SINGLE,
+) -> pd.DataFrame:
+    """The summary table.
+
+    scores: target, regime, method, expert, score, seconds.
+    accuracies: target, regime, expert, accuracy, seconds (from ``expert_accuracies``).
+    cache_seconds: target, regime, expert, seconds (cache extraction).
+    selection_seconds = cache extraction of every expert + the method's scoring;
+    brute_force_seconds = fine-tuning every expert at every learning rate.
+    """
+    rows = []
+    for (target, regime, method), group in scores.groupby(["target", "regime", "method"], sort=True):
+        acc = accuracies[(accuracies.target == target) & (accuracies.regime == regime)]
+        caches = cache_seconds[(cache_seconds.target == target) & (cache_seconds.regime == regime)]
+        metrics = summarize_selection(
+            scores=group.set_index("expert")["score"],
+            accuracies=acc.set_index("expert")["accuracy"],
+            baseline=baseline,
+            selection_seconds=float(caches.seconds.sum() + group.seconds.sum()),
+            brute_force_seconds=float(acc.seconds.sum()),
+        )
+        rows.append({"zoo": zoo, "target": target, "regime": regime, "method": method, **metrics})
+    per_target = pd.DataFrame(rows, columns=KEY + METRICS)
+    means = (
+        per_target.groupby(["zoo", "regime", "method"], sort=True)[METRICS]
+        .mean()
+        .reset_index()
+        .assign(target="mean")
+    )
+    return pd.concat([per_target, means[KEY + METRICS]], ignore_index=True)

@@ -1,0 +1,62 @@
+"""Zoo names and the config checks that stop a bad config at start-up."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from zooselect.config import ConfigError, check_config
+from zooselect.zoo import build_zoo
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def test_zoo_names_say_architecture_source_and_init():
+    zoo = build_zoo(["resnet", "densenet"], ["mnist", "shapes"], ["scratch", "generic"])
+    assert list(zoo) == [
+        "resnet-generic",
+        "resnet-mnist-scratch",
+        "resnet-mnist-generic",
+        "resnet-shapes-scratch",
+        "resnet-shapes-generic",
+        "densenet-generic",
+        "densenet-mnist-scratch",
+        "densenet-mnist-generic",
+        "densenet-shapes-scratch",
+        "densenet-shapes-generic",
+    ]
+    assert zoo["resnet-generic"].sources == ("mnist", "shapes")
+    assert zoo["densenet-shapes-generic"].init == "generic"
+
+
+def test_names_with_dashes_are_refused():
+    with pytest.raises(ValueError, match="source name 'my-data'"):
+        build_zoo(["resnet"], ["my-data"], ["scratch"])
+
+
+def test_default_config_is_accepted_and_has_twelve_experts():
+    check_config(DEFAULT)
+    zoo = build_zoo(list(DEFAULT["zoo"]["architectures"]), list(DEFAULT["sources"]), DEFAULT["zoo"]["inits"])
+    assert len(zoo) >= 12
+    assert len(DEFAULT["sources"]) >= 5 and len(DEFAULT["targets"]) >= 4
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["sources"]["mnist"].update(kind="imagenet"), r"sources.mnist: unknown dataset kind 'imagenet'; valid kinds: .*mnist"),
+        (lambda c: c["targets"]["dots"].update(options={"colour": 1}), r"targets.dots: unknown option 'colour'.*valid options"),
+        (lambda c: c["zoo"]["architectures"].update(vgg={}), r"unknown architecture 'vgg'; valid architectures: densenet, resnet"),
+        (lambda c: c["zoo"].update(baseline="resnet-imagenet"), r"zoo.baseline: unknown expert 'resnet-imagenet'; valid experts: .*resnet-generic"),
+        (lambda c: c["methods"].update(magic={}), r"methods: unknown method 'magic'; valid methods: .*lfc"),
+        (lambda c: c["methods"].update(random={"sed": 1}), r"methods.random: unknown option 'sed'; valid options: seed"),
+        (lambda c: c["regimes"].append("10shot"), r"finetune.epochs: no epochs given for regime\(s\) 10shot"),
+    ],
+)
+def test_bad_names_stop_with_the_culprit_and_the_choices(edit, message):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
+        check_config(config)

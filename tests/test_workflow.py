@@ -1,0 +1,151 @@
+"""The real snakemake on a tiny config: files made, and re-runs planned exactly.
+
+One module-scoped run (2 experts, 1 target, full and 5-shot) takes about a
+minute on a 2-core machine; every test here reads what it made.
+"""
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.workflow
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+TINY = {
+    "seed": 0,
+    "sources": {"shapes": {"kind": "shapes", "options": {"train": 300, "test": 100}}},
+    "targets": {"dots": {"kind": "dots", "options": {"train": 100, "test": 100}}},
+    "regimes": ["full", "5shot"],
+    "zoo": {
+        "architectures": {"resnet": {"width": 8}},
+        "inits": ["scratch"],
+        "generic": True,
+        "baseline": "resnet-generic",
+    },
+    "training": {
+        "expert": {"steps": 20, "batch_size": 32, "lr": 0.05},
+        "generic": {"steps": 30, "batch_size": 32, "lr": 0.05},
+    },
+    "selection": {"images_per_class": 10},
+    "methods": {"lfc": {}, "leep": {}, "random": {"seed": 0}},
+    "finetune": {"lrs": [0.05], "epochs": {"full": 1, "5shot": 2}, "batch_size": 32},
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    (workdir / "config").mkdir(exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def planned_jobs(workdir: Path) -> dict[str, int]:
+    """Rule -> number of jobs a dry run plans (empty when nothing is to be done)."""
+    result = snakemake(workdir, "-n")
+    assert result.returncode == 0, result.stderr + result.stdout
+    output = result.stdout + result.stderr
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:", 1)[1]
+    rows = re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE)
+    return {rule: int(count) for rule, count in rows if rule not in ("total", "all")}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    write_config(workdir, TINY)
+    result = snakemake(workdir, "results/summary.csv")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def test_run_makes_every_stage_file(workdir):
+    results = workdir / "results"
+    assert (results / "data" / "dots" / "dataset.npz").exists()
+    assert {p.name for p in (results / "experts").glob("*.pt")} == {"resnet-generic.pt", "resnet-shapes-scratch.pt"}
+    caches = sorted((results / "cache").rglob("*.h5"))
+    assert len(caches) == 4  # 2 regimes x 2 experts
+    scores = pd.read_csv(results / "scores" / "dots" / "5shot" / "lfc.csv")
+    assert list(scores.columns) == ["expert", "score", "seconds"] and len(scores) == 2
+    finetune = pd.read_csv(results / "finetune" / "dots" / "full" / "resnet-generic.csv")
+    assert list(finetune.columns[:4]) == ["expert", "lr", "test_accuracy", "seconds"]
+
+
+def test_summary_has_a_row_per_target_regime_method_and_mean_rows(workdir):
+    summary = pd.read_csv(workdir / "results" / "summary.csv")
+    columns = ["zoo", "target", "regime", "method", "spearman", "top1_gain", "top3_gain", "best_gain",
+               "trials_to_best", "selection_seconds", "brute_force_seconds"]
+    assert list(summary.columns) == columns
+    per_target = summary[summary.target != "mean"]
+    assert len(per_target) == 1 * 2 * 3
+    assert len(summary[summary.target == "mean"]) == 2 * 3
+    assert (summary.brute_force_seconds > 0).all() and (summary.selection_seconds > 0).all()
+    assert (summary.best_gain >= summary.top1_gain - 1e-12).all()
+
+
+def test_a_second_run_plans_nothing(workdir):
+    assert planned_jobs(workdir) == {}
+
+
+def test_changing_the_learning_rate_grid_plans_only_finetune_and_aggregate(workdir):
+    config = copy.deepcopy(TINY)
+    config["finetune"]["lrs"] = [0.05, 0.1]
+    write_config(workdir, config)
+    try:
+        assert planned_jobs(workdir) == {"finetune_expert": 4, "aggregate": 1}
+    finally:
+        write_config(workdir, TINY)
+
+
+def test_changing_one_method_option_plans_only_its_scores_and_aggregate(workdir):
+    config = copy.deepcopy(TINY)
+    config["methods"]["random"] = {"seed": 7}
+    write_config(workdir, config)
+    try:
+        assert planned_jobs(workdir) == {"score_experts": 2, "aggregate": 1}
+    finally:
+        write_config(workdir, TINY)
+
+
+def test_changing_k_plans_only_full_regime_caches_scores_and_aggregate(workdir):
+    config = copy.deepcopy(TINY)
+    config["selection"]["images_per_class"] = 5
+    write_config(workdir, config)
+    try:
+        planned = planned_jobs(workdir)
+    finally:
+        write_config(workdir, TINY)
+    assert set(planned) == {"extract_cache", "score_experts", "aggregate"}
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c.update(colour="red"), "Additional properties are not allowed"),
+        (lambda c: c["finetune"].update(batch_size="big"), "'big' is not of type 'integer'"),
+        (lambda c: c["sources"]["shapes"].update(kind="imagenet"), "unknown dataset kind 'imagenet'; valid kinds"),
+        (lambda c: c["methods"].update(magic={}), "unknown method 'magic'; valid methods"),
+    ],
+)
+def test_bad_config_stops_at_start_up_with_a_clear_message(tmp_path, edit, message):
+    config = copy.deepcopy(TINY)
+    edit(config)
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

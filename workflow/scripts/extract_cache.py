@@ -1,0 +1,43 @@
+"""Extract one expert's features and source-head probabilities on a target sample to HDF5."""
+
+import _bootstrap  # noqa: F401  (makes the zooselect library importable)
+
+import torch
+
+from zooselect.cache import selection_sample, write_cache
+from zooselect.data import load_dataset
+from zooselect.io import read_json
+from zooselect.models import load_checkpoint
+from zooselect.runtime import Stopwatch, start_job
+from zooselect.seeding import derive_seed
+from zooselect.training import forward_features, to_tensor
+
+log = start_job(snakemake, uses_torch=True)
+watch = Stopwatch()
+target, regime, expert = (snakemake.wildcards[k] for k in ("target", "regime", "expert"))
+seed = derive_seed(snakemake.params.seed, "selection", target, regime)
+split = read_json(snakemake.input.split)
+dataset = load_dataset(snakemake.input.dataset)
+
+indices = selection_sample(
+    dataset.y_train, split["train_indices"], split["shots"], snakemake.params.images_per_class, seed
+)
+model, info = load_checkpoint(snakemake.input.checkpoint)
+model = model.to(memory_format=torch.channels_last)
+features, probs = forward_features(model, to_tensor(dataset.x_train[indices]))
+write_cache(
+    snakemake.output[0],
+    features=features,
+    probs=probs,
+    labels=dataset.y_train[indices],
+    indices=indices,
+    attrs={
+        "expert": expert,
+        "target": target,
+        "regime": regime,
+        "images_per_class": snakemake.params.images_per_class,
+        "seed": seed,
+        "seconds": watch.seconds,
+    },
+)
+log.info("%s on %s/%s: %d images, %d features, in %.2f s", expert, target, regime, len(indices), features.shape[1], watch.seconds)

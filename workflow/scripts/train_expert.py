@@ -1,0 +1,40 @@
+"""Train one expert (single-domain or generic) and save its checkpoint and metrics."""
+
+import _bootstrap  # noqa: F401  (makes the zooselect library importable)
+
+from zooselect.data import load_dataset
+from zooselect.experts import merge_sources, train_expert
+from zooselect.io import write_json
+from zooselect.models import save_checkpoint
+from zooselect.runtime import Stopwatch, start_job
+from zooselect.seeding import derive_seed
+from zooselect.training import Schedule
+
+log = start_job(snakemake, uses_torch=True)
+watch = Stopwatch()
+expert = snakemake.params.expert
+
+log.info("reading %s", ", ".join(snakemake.input.datasets))
+datasets = [load_dataset(path) for path in snakemake.input.datasets]
+dataset = merge_sources(expert["sources"], datasets)
+
+model, metrics = train_expert(
+    arch=snakemake.wildcards.arch,
+    arch_options=snakemake.params.arch_options,
+    dataset=dataset,
+    schedule=Schedule(**snakemake.params.schedule),
+    seed=derive_seed(snakemake.params.seed, expert["name"]),
+    init_checkpoint=snakemake.input.get("init"),
+    description=expert["name"],
+)
+metrics.update(expert)
+save_checkpoint(
+    snakemake.output.checkpoint,
+    model,
+    snakemake.wildcards.arch,
+    snakemake.params.arch_options,
+    dataset.classes,
+    metrics,
+)
+write_json(snakemake.output.metrics, metrics)
+log.info("wrote %s in %.1f s", snakemake.output.checkpoint, watch.seconds)
