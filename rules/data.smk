@@ -3,6 +3,7 @@ rule prepare_dataset:
         "results/data/{dataset}/dataset.npz",
     log:
         "results/logs/data/{dataset}.log",
+    priority: 20
     retries: 2
     localrule: True
     conda:
