@@ -139,10 +139,16 @@ def test_lfc_rejects_single_class():
 
 
 @pytest.mark.parametrize("func", [lfc, lfc_pairwise])
-def test_lfc_rejects_constant_gram_matrix(func):
+@pytest.mark.parametrize(
+    "features",
+    [np.zeros((4, 3)), np.tile([0.3, -1.7, 2.2], (4, 1))],  # all zero; identical rows
+)
+def test_lfc_rejects_constant_gram_matrix(func, features):
     labels = np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match="constant"):
-        func(np.zeros((4, 3)), labels)
+        func(features, labels)
+    with pytest.raises(ValueError, match="constant"):  # centring makes them all zero
+        func(features, labels, centered=True)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

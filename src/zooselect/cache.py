@@ -47,6 +47,12 @@ def write_cache(
     os.replace(tmp, path)
 
 
+def read_attrs(path: str | Path) -> dict[str, Any]:
+    """A cache's attributes only (expert, target, regime, seconds, ...), without its arrays."""
+    with h5py.File(path, "r") as h5:
+        return {key: _plain(value) for key, value in h5.attrs.items()}
+
+
 def read_cache(path: str | Path) -> dict[str, Any]:
     """The arrays of a cache (``features``, ``probs``, ``labels``, ``indices``),
     its attributes under ``attrs``, and the expert's name under ``expert``."""
@@ -56,7 +62,7 @@ def read_cache(path: str | Path) -> dict[str, Any]:
         if missing:
             raise ValueError(f"cache {path} lacks {', '.join(missing)}")
         cache: dict[str, Any] = {name: h5[name][()] for name in ARRAYS}
-        cache["attrs"] = {key: _plain(value) for key, value in h5.attrs.items()}
+    cache["attrs"] = read_attrs(path)
     if len(cache["labels"]) == 0:
         raise ValueError(f"cache {path} is empty (no sampled images)")
     cache["expert"] = cache["attrs"].get("expert", path.stem)

@@ -4,7 +4,7 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import pandas as pd
 
-from zooselect.cache import read_cache
+from zooselect.cache import read_attrs
 from zooselect.io import write_csv
 from zooselect.runtime import start_job
 from zooselect.summary import build_summary, expert_accuracies, read_finetune, read_scores
@@ -14,7 +14,7 @@ scores = read_scores(snakemake.input.scores)
 accuracies = expert_accuracies(read_finetune(snakemake.input.finetune))
 cache_seconds = pd.DataFrame(
     [
-        {key: read_cache(path)["attrs"][key] for key in ("target", "regime", "expert", "seconds")}
+        {key: read_attrs(path)[key] for key in ("target", "regime", "expert", "seconds")}
         for path in snakemake.input.caches
     ]
 )
