@@ -16,6 +16,55 @@ rule extract_cache:
         gpu=1,
     params:
         images_per_class=config["selection"]["images_per_class"],
+        gradient_dim=get_gradient_dim,
         seed=config["seed"],
     script:
         "../workflow/scripts/extract_cache.py"
+
+
+rule extract_source_means:
+    input:
+        checkpoint=get_expert_checkpoint,
+        datasets=get_expert_source_datasets,
+    output:
+        "results/source_means/{expert}.h5",
+    log:
+        "results/logs/source_means/{expert}.log",
+    benchmark:
+        "results/benchmarks/source_means/{expert}.tsv"
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        sources=get_expert_sources,
+        images_per_class=config["selection"]["source_images_per_class"],
+        seed=config["seed"],
+    script:
+        "../workflow/scripts/extract_source_means.py"
+
+
+rule train_probe:
+    input:
+        dataset=get_target_dataset,
+        split=get_regime_split,
+    output:
+        "results/probes/{target}/{regime}.h5",
+    log:
+        "results/logs/probes/{target}/{regime}.log",
+    benchmark:
+        "results/benchmarks/probes/{target}/{regime}.tsv"
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        arch=config["selection"]["probe"]["arch"],
+        arch_options=config["selection"]["probe"]["options"],
+        schedule=config["selection"]["probe"]["schedule"],
+        images_per_class=config["selection"]["images_per_class"],
+        seed=config["seed"],
+    script:
+        "../workflow/scripts/train_probe.py"

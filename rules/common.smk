@@ -13,6 +13,7 @@ from snakemake.utils import validate
 sys.path.append(str(Path(workflow.basedir) / "src"))
 
 from zooselect.config import check_config
+from zooselect.scores import METHODS as METHOD_REGISTRY
 from zooselect.zoo import build_zoo
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
@@ -26,6 +27,9 @@ ARCHS = list(config["zoo"]["architectures"])
 METHODS = list(config["methods"])
 ZOO = build_zoo(ARCHS, SOURCES, config["zoo"]["inits"], config["zoo"]["generic"])
 EXPERTS = list(ZOO)
+# Methods that read more than a cache's features, probabilities and labels.
+METHOD_INPUTS = {method: set(METHOD_REGISTRY[method].inputs) for method in METHODS}
+GRADIENTS_NEEDED = any("gradients" in inputs for inputs in METHOD_INPUTS.values())
 
 
 def alternation(names):
@@ -88,13 +92,28 @@ def get_regime_split(wildcards):
     return f"results/data/{wildcards.target}/{wildcards.regime}.json"
 
 
-def get_zoo_caches(wildcards):
-    return expand(
-        "results/cache/{target}/{regime}/{expert}.h5",
-        target=wildcards.target,
-        regime=wildcards.regime,
-        expert=EXPERTS,
-    )
+def get_score_inputs(wildcards):
+    """The zoo's caches, plus the probe or the source class means where the method needs them."""
+    inputs = {
+        "caches": expand(
+            "results/cache/{target}/{regime}/{expert}.h5",
+            target=wildcards.target,
+            regime=wildcards.regime,
+            expert=EXPERTS,
+        )
+    }
+    needs = METHOD_INPUTS[wildcards.method]
+    if "probe_features" in needs:
+        inputs["probe"] = f"results/probes/{wildcards.target}/{wildcards.regime}.h5"
+    if "source_means" in needs:
+        inputs["source_means"] = expand(
+            "results/source_means/{expert}.h5", expert=EXPERTS
+        )
+    return inputs
+
+
+def get_expert_source_datasets(wildcards):
+    return [dataset_file(source) for source in ZOO[wildcards.expert].sources]
 
 
 def get_summary_inputs(wildcards):
@@ -145,6 +164,15 @@ def get_finetune_epochs(wildcards):
 
 def get_method_options(wildcards):
     return config["methods"][wildcards.method]
+
+
+def get_gradient_dim(wildcards):
+    """Dg for the projected gradients; 0 (no gradients cached) unless a gradient method runs."""
+    return config["selection"]["gradient_dim"] if GRADIENTS_NEEDED else 0
+
+
+def get_expert_sources(wildcards):
+    return list(ZOO[wildcards.expert].sources)
 
 
 def get_trained_expert(wildcards):

@@ -1,6 +1,6 @@
 rule score_experts:
     input:
-        caches=get_zoo_caches,
+        unpack(get_score_inputs),
     output:
         "results/scores/{target}/{regime}/{method}.csv",
     log:

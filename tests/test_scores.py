@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from zooselect.scores import (
+    CACHE_INPUTS,
     METHODS,
     Method,
     compute_score,
@@ -337,7 +338,7 @@ def test_registry_has_the_paper_methods():
     for name, method in METHODS.items():
         assert method.name == name
         assert method.summary and "\n" not in method.summary
-        assert set(method.inputs) <= {"features", "labels", "probs", "expert"}
+        assert set(method.inputs) <= CACHE_INPUTS
     assert get_method("random").options == {"seed": 0}
 
 

@@ -16,6 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from zooselect.scores import METHODS
+
 pytestmark = pytest.mark.workflow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +38,13 @@ TINY = {
         "expert": {"steps": 20, "batch_size": 32, "lr": 0.05},
         "generic": {"steps": 30, "batch_size": 32, "lr": 0.05},
     },
-    "selection": {"images_per_class": 10},
-    "methods": {"lfc": {}, "leep": {}, "random": {"seed": 0}},
+    "selection": {
+        "images_per_class": 10,
+        "source_images_per_class": 5,
+        "gradient_dim": 16,
+        "probe": {"options": {"width": 4}, "schedule": {"steps": 10, "batch_size": 32, "lr": 0.05}},
+    },
+    "methods": {name: {} for name in METHODS},
     "finetune": {"lrs": [0.05], "epochs": {"full": 1, "5shot": 2}, "batch_size": 32},
 }
 
@@ -91,8 +98,8 @@ def test_summary_has_a_row_per_target_regime_method_and_mean_rows(workdir):
                "trials_to_best", "selection_seconds", "brute_force_seconds"]
     assert list(summary.columns) == columns
     per_target = summary[summary.target != "mean"]
-    assert len(per_target) == 1 * 2 * 3
-    assert len(summary[summary.target == "mean"]) == 2 * 3
+    assert len(per_target) == 1 * 2 * len(METHODS)
+    assert len(summary[summary.target == "mean"]) == 2 * len(METHODS)
     assert (summary.brute_force_seconds > 0).all() and (summary.selection_seconds > 0).all()
     assert (summary.best_gain >= summary.top1_gain - 1e-12).all()
 
@@ -111,17 +118,18 @@ def test_changing_the_learning_rate_grid_plans_only_finetune_and_aggregate(workd
         write_config(workdir, TINY)
 
 
-def test_changing_one_method_option_plans_only_its_scores_and_aggregate(workdir):
+def test_changing_method_options_plans_only_their_scores_and_aggregate(workdir):
     config = copy.deepcopy(TINY)
     config["methods"]["random"] = {"seed": 7}
+    config["methods"]["domain_similarity"] = {"gamma": 0.5}
     write_config(workdir, config)
     try:
-        assert planned_jobs(workdir) == {"score_experts": 2, "aggregate": 1}
+        assert planned_jobs(workdir) == {"score_experts": 4, "aggregate": 1}
     finally:
         write_config(workdir, TINY)
 
 
-def test_changing_k_plans_only_full_regime_caches_scores_and_aggregate(workdir):
+def test_changing_k_plans_only_caches_probes_scores_and_aggregate(workdir):
     config = copy.deepcopy(TINY)
     config["selection"]["images_per_class"] = 5
     write_config(workdir, config)
@@ -129,7 +137,7 @@ def test_changing_k_plans_only_full_regime_caches_scores_and_aggregate(workdir):
         planned = planned_jobs(workdir)
     finally:
         write_config(workdir, TINY)
-    assert set(planned) == {"extract_cache", "score_experts", "aggregate"}
+    assert set(planned) == {"extract_cache", "train_probe", "score_experts", "aggregate"}
 
 
 @pytest.mark.parametrize(

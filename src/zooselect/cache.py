@@ -1,7 +1,9 @@
 """HDF5 caches: what model selection reads of one expert on one target sample.
 
 One file per (target, regime, expert) holds the penultimate features, the
-source head's probabilities, the labels and the sampled indices, with
+source head's probabilities, the labels and the sampled indices (and, only
+when a gradient method such as LGC is configured, the randomly projected
+per-sample gradients under ``gradients``), with
 attributes recording the layer, K (images per class sampled for selection),
 the seed and the seconds extraction took. Score functions never read files:
 ``read_cache`` turns a file into the arrays they take.
@@ -27,10 +29,14 @@ def write_cache(
     labels: np.ndarray,
     indices: np.ndarray,
     attrs: dict[str, Any],
+    gradients: np.ndarray | None = None,
 ) -> None:
     """Write the cache atomically (temporary name, then rename)."""
     n = len(labels)
-    for name, array in (("features", features), ("probs", probs), ("indices", indices)):
+    arrays = {"features": features, "probs": probs, "indices": indices}
+    if gradients is not None:
+        arrays["gradients"] = gradients
+    for name, array in arrays.items():
         if len(array) != n:
             raise ValueError(f"cache array '{name}' has {len(array)} rows, labels have {n}")
     path = Path(path)
@@ -41,6 +47,8 @@ def write_cache(
         h5.create_dataset("probs", data=np.asarray(probs, dtype=np.float32))
         h5.create_dataset("labels", data=np.asarray(labels, dtype=np.int64))
         h5.create_dataset("indices", data=np.asarray(indices, dtype=np.int64))
+        if gradients is not None:
+            h5.create_dataset("gradients", data=np.asarray(gradients, dtype=np.float32))
         h5.attrs["layer"] = LAYER
         for key, value in attrs.items():
             h5.attrs[key] = value
@@ -54,14 +62,16 @@ def read_attrs(path: str | Path) -> dict[str, Any]:
 
 
 def read_cache(path: str | Path) -> dict[str, Any]:
-    """The arrays of a cache (``features``, ``probs``, ``labels``, ``indices``),
-    its attributes under ``attrs``, and the expert's name under ``expert``."""
+    """The arrays of a cache (``features``, ``probs``, ``labels``, ``indices``,
+    and ``gradients`` where it has them), its attributes under ``attrs``, and the expert's name under ``expert``."""
     path = Path(path)
     with h5py.File(path, "r") as h5:
         missing = [name for name in ARRAYS if name not in h5]
         if missing:
             raise ValueError(f"cache {path} lacks {', '.join(missing)}")
         cache: dict[str, Any] = {name: h5[name][()] for name in ARRAYS}
+        if "gradients" in h5:
+            cache["gradients"] = h5["gradients"][()]
     cache["attrs"] = read_attrs(path)
     if len(cache["labels"]) == 0:
         raise ValueError(f"cache {path} is empty (no sampled images)")
@@ -93,3 +103,39 @@ def selection_sample(
         return train_indices
     chosen = sample_per_class(train_labels[train_indices], images_per_class, seed)
     return train_indices[chosen]
+
+
+def selection_seed(base_seed: int, target: str, regime: str) -> int:
+    """The seed of a (target, regime)'s selection sample: the same for every expert and the probe."""
+    from .seeding import derive_seed
+
+    return derive_seed(base_seed, "selection", target, regime)
+
+
+def class_means(features: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(num_classes, D) mean feature per class and (num_classes,) image counts (0 rows for absent classes)."""
+    counts = np.bincount(labels, minlength=num_classes)
+    sums = np.zeros((num_classes, features.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels, features)
+    return sums / np.maximum(counts, 1)[:, None], counts
+
+
+def write_arrays(path: str | Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+    """An HDF5 file of named arrays and attributes, written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as h5:
+        for name, array in arrays.items():
+            h5.create_dataset(name, data=array)
+        for key, value in attrs.items():
+            h5.attrs[key] = value
+    os.replace(tmp, path)
+
+
+def read_arrays(path: str | Path) -> dict[str, Any]:
+    """Every array of an HDF5 file written by ``write_arrays``, attributes under ``attrs``."""
+    with h5py.File(path, "r") as h5:
+        arrays: dict[str, Any] = {name: h5[name][()] for name in h5}
+    arrays["attrs"] = read_attrs(path)
+    return arrays

@@ -59,6 +59,12 @@ def check_config(config: Mapping[str, Any]) -> None:
                 f"zoo.architectures: unknown architecture '{arch}'; valid architectures: "
                 f"{_choices(ARCHITECTURES)}"
             )
+    probe_arch = config.get("selection", {}).get("probe", {}).get("arch", "resnet")
+    if probe_arch not in ARCHITECTURES:
+        raise ConfigError(
+            f"selection.probe.arch: unknown architecture '{probe_arch}'; valid architectures: "
+            f"{_choices(ARCHITECTURES)}"
+        )
     try:
         zoo = build_zoo(
             list(config["zoo"]["architectures"]),

@@ -4,8 +4,9 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import torch
 
-from zooselect.cache import selection_sample, write_cache
+from zooselect.cache import selection_sample, selection_seed, write_cache
 from zooselect.data import load_dataset
+from zooselect.gradients import projected_gradients
 from zooselect.io import read_json
 from zooselect.models import load_checkpoint
 from zooselect.runtime import Stopwatch, start_job
@@ -15,7 +16,7 @@ from zooselect.training import forward_features, to_tensor
 log = start_job(snakemake, uses_torch=True)
 watch = Stopwatch()
 target, regime, expert = (snakemake.wildcards[k] for k in ("target", "regime", "expert"))
-seed = derive_seed(snakemake.params.seed, "selection", target, regime)
+seed = selection_seed(snakemake.params.seed, target, regime)
 split = read_json(snakemake.input.split)
 dataset = load_dataset(snakemake.input.dataset)
 
@@ -24,19 +25,32 @@ indices = selection_sample(
 )
 model, info = load_checkpoint(snakemake.input.checkpoint)
 model = model.to(memory_format=torch.channels_last)
-features, probs = forward_features(model, to_tensor(dataset.x_train[indices]))
+images, labels = to_tensor(dataset.x_train[indices]), dataset.y_train[indices]
+features, probs = forward_features(model, images)
+gradients = None
+if snakemake.params.gradient_dim:
+    gradients = projected_gradients(
+        model,
+        images,
+        labels,
+        dataset.num_classes,
+        dim=snakemake.params.gradient_dim,
+        seed=derive_seed(snakemake.params.seed, "projection", target, regime, expert),
+    )
 write_cache(
     snakemake.output[0],
     features=features,
     probs=probs,
-    labels=dataset.y_train[indices],
+    labels=labels,
     indices=indices,
+    gradients=gradients,
     attrs={
         "expert": expert,
         "target": target,
         "regime": regime,
         "images_per_class": snakemake.params.images_per_class,
         "seed": seed,
+        "gradient_dim": snakemake.params.gradient_dim,
         "seconds": watch.seconds,
     },
 )

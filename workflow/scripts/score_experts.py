@@ -2,20 +2,35 @@
 
 import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
+import numpy as np
 import pandas as pd
 
-from zooselect.cache import read_cache
+from zooselect.cache import read_arrays, read_cache
 from zooselect.io import write_csv
 from zooselect.runtime import Stopwatch, start_job
-from zooselect.scores import compute_score
+from zooselect.scores import compute_score, get_method
 
 log = start_job(snakemake)
-method = snakemake.wildcards.method
+method = get_method(snakemake.wildcards.method)
+probe = read_arrays(snakemake.input.probe) if "probe" in snakemake.input.keys() else None
+source_means = list(snakemake.input.get("source_means", []))
+
 rows = []
-for path in snakemake.input.caches:
+for position, path in enumerate(snakemake.input.caches):
     cache = read_cache(path)
+    if probe is not None:
+        if not np.array_equal(probe["indices"], cache["indices"]):
+            raise ValueError(f"{path} and {snakemake.input.probe} were sampled from different images")
+        cache["probe_features"] = probe["probe_features"]
+    if source_means:
+        cache.update(read_arrays(source_means[position]))
     watch = Stopwatch()
-    score = compute_score(method, cache, snakemake.params.options)
+    score = compute_score(method.name, cache, snakemake.params.options)
     rows.append({"expert": cache["expert"], "score": score, "seconds": watch.seconds})
-    log.info("%s: %s = %.6g (%.3f s)", cache["expert"], method, score, watch.seconds)
-write_csv(snakemake.output[0], pd.DataFrame(rows, columns=["expert", "score", "seconds"]))
+    log.info("%s: %s = %s (%.3f s)", cache["expert"], method.name, score, watch.seconds)
+
+scores = pd.DataFrame(rows, columns=["expert", "score", "seconds"])
+if method.across_zoo is not None:
+    final = method.across_zoo(dict(zip(scores.expert, scores.score)))
+    scores["score"] = scores.expert.map(final)
+write_csv(snakemake.output[0], scores)

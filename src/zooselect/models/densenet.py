@@ -67,6 +67,11 @@ class DenseNet(nn.Module):
         self.feature_dim = channels
         self.head = nn.Linear(channels, num_classes)
 
+    @property
+    def last_conv(self) -> nn.Conv2d:
+        """The last convolutional layer (LGC differentiates with respect to its weights)."""
+        return self.body[-1].conv
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.final_bn(self.body(self.stem(x))))
         return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)

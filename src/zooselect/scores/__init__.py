@@ -15,11 +15,37 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zooselect.scores.domain_similarity import domain_similarity
+from zooselect.scores.feature_metrics import combine_across_zoo, sparsity_metrics
+from zooselect.scores.gbc import gbc
+from zooselect.scores.hscore import hscore, hscore_regularized
 from zooselect.scores.leep import leep
+from zooselect.scores.lgc import lgc
+from zooselect.scores.logme import logme
+from zooselect.scores.nce import nce
+from zooselect.scores.nleep import nleep
+from zooselect.scores.parc import parc
 from zooselect.scores.lfc import lfc, lfc_centered, lfc_pairwise
 from zooselect.scores.random_baseline import random_score
+from zooselect.scores.rsa import rsa
+from zooselect.scores.sfda import sfda
+from zooselect.scores.transrate import transrate
 
-CACHE_INPUTS: frozenset[str] = frozenset({"features", "labels", "probs", "expert"})
+# What a score function may take: a cache's arrays (features, labels, probs,
+# and gradients where a gradient method is configured), the expert's name,
+# RSA's probe features on the same images, and the expert's source class means.
+CACHE_INPUTS: frozenset[str] = frozenset(
+    {
+        "features",
+        "labels",
+        "probs",
+        "expert",
+        "gradients",
+        "probe_features",
+        "source_means",
+        "source_counts",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +57,9 @@ class Method:
     inputs: names of the cache entries ``func`` takes (subset of CACHE_INPUTS).
     options: option name -> default value; the only options a config may set.
     summary: one line saying what the score measures.
+    across_zoo: for methods whose final score compares experts with each other
+        (Feature Metrics z-scores across the zoo): maps every expert's raw
+        ``func`` value to its final score. None for per-expert scores.
     """
 
     name: str
@@ -38,6 +67,7 @@ class Method:
     inputs: tuple[str, ...]
     options: dict = field(default_factory=dict)
     summary: str = ""
+    across_zoo: Callable[[dict[str, Any]], dict[str, float]] | None = None
 
 
 METHODS: dict[str, Method] = {}
@@ -103,7 +133,9 @@ def compute_score(
     kwargs = {key: cache[key] for key in method.inputs}
     kwargs.update(method.options)
     kwargs.update(options)
-    return float(method.func(**kwargs))
+    value = method.func(**kwargs)
+    # An across-zoo method's raw value is whatever its across_zoo step combines.
+    return value if method.across_zoo is not None else float(value)
 
 
 register(
@@ -145,16 +177,159 @@ register(
     )
 )
 
+register(
+    Method(
+        name="lgc",
+        func=lgc,
+        inputs=("gradients", "labels"),
+        options={},
+        summary="Pearson correlation of the per-sample gradient Gram matrix G G^T "
+        "with the label similarity matrix (Deshpande et al. 2021)",
+    )
+)
+register(
+    Method(
+        name="rsa",
+        func=rsa,
+        inputs=("features", "probe_features"),
+        options={},
+        summary="Spearman correlation of the expert's and a target-trained probe's "
+        "representational dissimilarity matrices (Dwivedi & Roig 2019)",
+    )
+)
+register(
+    Method(
+        name="domain_similarity",
+        func=domain_similarity,
+        inputs=("features", "labels", "source_means", "source_counts"),
+        options={"gamma": 0.01, "min_images": 5},
+        summary="exp(-gamma EMD) between source and target class-mean features "
+        "(Cui et al. 2018)",
+    )
+)
+register(
+    Method(
+        name="nce",
+        func=nce,
+        inputs=("probs", "labels"),
+        options={},
+        summary="negative conditional entropy -H(Y|Z) of the target labels given "
+        "the source head's argmax (Tran et al. 2019)",
+    )
+)
+register(
+    Method(
+        name="hscore",
+        func=hscore,
+        inputs=("features", "labels"),
+        options={},
+        summary="tr(cov(F)^+ cov(E[F|y])): the between-class share of the feature "
+        "covariance (Bao et al. 2019)",
+    )
+)
+register(
+    Method(
+        name="hscore_reg",
+        func=hscore_regularized,
+        inputs=("features", "labels"),
+        options={},
+        summary="H-score with cov(F) shrunk by Ledoit-Wolf (Ibrahim et al. 2022)",
+    )
+)
+register(
+    Method(
+        name="logme",
+        func=logme,
+        inputs=("features", "labels"),
+        options={},
+        summary="log evidence of Bayesian linear regression of the one-hot labels "
+        "on F, maximised over (alpha, beta), exact for N < D (You et al. 2021)",
+    )
+)
+register(
+    Method(
+        name="nleep",
+        func=nleep,
+        inputs=("features", "labels"),
+        options={"seed": 0, "variance": 0.8, "components_per_class": 5},
+        summary="LEEP with the posteriors of a seeded Gaussian mixture on "
+        "PCA-reduced features (Li et al. 2021)",
+    )
+)
+register(
+    Method(
+        name="parc",
+        func=parc,
+        inputs=("features", "labels"),
+        options={"dims": 32},
+        summary="100 x Spearman correlation of the PCA-32 feature dissimilarity matrix "
+        "with the label dissimilarity matrix (Bolya et al. 2021)",
+    )
+)
+register(
+    Method(
+        name="gbc",
+        func=gbc,
+        inputs=("features", "labels"),
+        options={"dims": 64},
+        summary="minus the summed Bhattacharyya coefficients between spherical Gaussian "
+        "class models on PCA-64 features (Pandy et al. 2022)",
+    )
+)
+register(
+    Method(
+        name="transrate",
+        func=transrate,
+        inputs=("features", "labels"),
+        options={"eps": 1e-4},
+        summary="coding rate of centred unit-norm features minus the class-weighted "
+        "conditional rate (Huang et al. 2022)",
+    )
+)
+register(
+    Method(
+        name="sfda",
+        func=sfda,
+        inputs=("features", "labels"),
+        options={},
+        summary="mean true-class probability of regularised Fisher discriminant analysis "
+        "after ConfMix self-challenge (Shao et al. 2022)",
+    )
+)
+register(
+    Method(
+        name="feature_metrics",
+        func=sparsity_metrics,
+        inputs=("features",),
+        options={"tol": 1e-6},
+        summary="target-feature sparsity (zero fraction, Hoyer) z-scored across the zoo, "
+        "sparser = lower (our reading of Ueno & Kondo 2020)",
+        across_zoo=combine_across_zoo,
+    )
+)
+
 __all__ = [
     "CACHE_INPUTS",
     "METHODS",
     "Method",
     "compute_score",
+    "domain_similarity",
+    "gbc",
+    "hscore",
+    "hscore_regularized",
     "get_method",
     "leep",
     "lfc",
     "lfc_centered",
     "lfc_pairwise",
+    "lgc",
+    "logme",
+    "nce",
+    "nleep",
+    "parc",
     "random_score",
     "register",
+    "rsa",
+    "sfda",
+    "transrate",
 ]

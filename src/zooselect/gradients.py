@@ -1,0 +1,124 @@
+"""Per-sample gradients for LGC, computed with torch.func and randomly projected.
+
+LGC (Deshpande et al. 2021) correlates the Gram matrix of per-sample
+gradients with label similarity. The paper leaves the loss unspecified; our
+choice (METHODS.md): the target-task squared loss ½‖W f(x) + b − y‖² of a
+linear head (W, b) fitted in closed form by ridge regression of the one-hot
+labels on the expert's penultimate features, differentiated for each sample
+with respect to the weights of the expert's last convolutional layer. The
+gradients (P numbers each) are projected to Dg dimensions by a seeded
+Gaussian matrix with entries N(0, 1/Dg), which preserves inner products in
+expectation (Johnson–Lindenstrauss).
+
+Gradients come from ``torch.func.vmap`` over ``torch.func.grad`` — one
+batched computation instead of a Python loop over samples
+(``per_sample_gradients_loop`` is that loop, kept as the reference for tests
+and the benchmark).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+
+def fit_ridge_head(features: torch.Tensor, targets: torch.Tensor, ridge: float = 1e-3):
+    """(W, b) minimising ‖F W + b − Y‖² + ridge·‖W‖², in closed form (float64)."""
+    f = features.double()
+    mean_f, mean_y = f.mean(0), targets.double().mean(0)
+    fc, yc = f - mean_f, targets.double() - mean_y
+    gram = fc.T @ fc + ridge * len(f) * torch.eye(f.shape[1], dtype=torch.float64)
+    weight = torch.linalg.solve(gram, fc.T @ yc)
+    bias = mean_y - mean_f @ weight
+    return weight.float(), bias.float()
+
+
+class _Setup:
+    """What both gradient computations share: the head, the loss and the parameter."""
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, labels: torch.Tensor, num_classes: int, ridge: float):
+        model.eval()
+        self.model = model
+        self.name = next(n for n, p in model.named_parameters() if p is model.last_conv.weight)
+        self.weight = model.last_conv.weight.detach()
+        self.targets = nn.functional.one_hot(labels.long(), num_classes).float()
+        with torch.no_grad():
+            features = torch.cat([model.features(x[i : i + 256]) for i in range(0, len(x), 256)])
+        self.head_weight, self.head_bias = fit_ridge_head(features, self.targets, ridge)
+
+    def loss(self, weight: torch.Tensor, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        features = functional_call(self.model, {self.name: weight}, (image[None],), strict=False, tie_weights=False)
+        prediction = features @ self.head_weight + self.head_bias
+        return 0.5 * ((prediction[0] - target) ** 2).sum()
+
+
+class _FeatureView(nn.Module):
+    """``model.features`` as a module's forward, so functional_call can run it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.inner = model
+
+    @property
+    def last_conv(self) -> nn.Conv2d:
+        return self.inner.last_conv
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner.features(x)
+
+
+def projection_matrix(num_params: int, dim: int, seed: int) -> torch.Tensor:
+    """A seeded (num_params, dim) Gaussian matrix with entries N(0, 1/dim)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(num_params, dim, generator=generator) / dim**0.5
+
+
+def per_sample_gradients(
+    model: nn.Module,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    ridge: float = 1e-3,
+    batch_size: int = 64,
+) -> torch.Tensor:
+    """(N, P) gradients of each sample's squared loss w.r.t. the last conv layer's weights."""
+    setup = _Setup(_FeatureView(model), x, labels, num_classes, ridge)
+    per_sample = vmap(grad(setup.loss), in_dims=(None, 0, 0))
+    chunks = [
+        per_sample(setup.weight, x[i : i + batch_size], setup.targets[i : i + batch_size]).flatten(1)
+        for i in range(0, len(x), batch_size)
+    ]
+    return torch.cat(chunks).detach()
+
+
+def per_sample_gradients_loop(
+    model: nn.Module, x: torch.Tensor, labels: torch.Tensor, num_classes: int, ridge: float = 1e-3
+) -> torch.Tensor:
+    """The same gradients with a Python loop of backward passes (reference, slow)."""
+    setup = _Setup(_FeatureView(model), x, labels, num_classes, ridge)
+    rows = []
+    for image, target in zip(x, setup.targets):
+        weight = setup.weight.clone().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(setup.loss(weight, image, target), weight)
+        rows.append(gradient.flatten())
+    return torch.stack(rows)
+
+
+def projected_gradients(
+    model: nn.Module,
+    x: torch.Tensor,
+    labels: np.ndarray,
+    num_classes: int,
+    dim: int,
+    seed: int,
+    ridge: float = 1e-3,
+) -> np.ndarray:
+    """(N, dim) randomly projected per-sample gradients, as float32."""
+    gradients = per_sample_gradients(model, x, torch.as_tensor(labels), num_classes, ridge)
+    projection = projection_matrix(gradients.shape[1], dim, seed)
+    return (gradients @ projection).numpy().astype(np.float32)

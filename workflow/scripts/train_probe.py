@@ -1,0 +1,35 @@
+"""Train RSA's probe network on one (target, regime)'s selection sample; save its features there."""
+
+import _bootstrap  # noqa: F401  (makes the zooselect library importable)
+
+import torch
+
+from zooselect.cache import selection_sample, selection_seed, write_arrays
+from zooselect.data import load_dataset
+from zooselect.io import read_json
+from zooselect.models import create_model
+from zooselect.runtime import Stopwatch, start_job
+from zooselect.training import Schedule, forward_features, to_tensor, train
+
+log = start_job(snakemake, uses_torch=True)
+watch = Stopwatch()
+target, regime = snakemake.wildcards.target, snakemake.wildcards.regime
+seed = selection_seed(snakemake.params.seed, target, regime)
+split = read_json(snakemake.input.split)
+dataset = load_dataset(snakemake.input.dataset)
+indices = selection_sample(
+    dataset.y_train, split["train_indices"], split["shots"], snakemake.params.images_per_class, seed
+)
+images, labels = to_tensor(dataset.x_train[indices]), torch.from_numpy(dataset.y_train[indices])
+
+torch.manual_seed(seed)
+probe = create_model(snakemake.params.arch, dataset.num_classes, **snakemake.params.arch_options)
+probe = probe.to(memory_format=torch.channels_last)
+train(probe, images, labels, Schedule(**snakemake.params.schedule), seed, f"probe {target}/{regime}")
+features, _ = forward_features(probe, images)
+write_arrays(
+    snakemake.output[0],
+    {"probe_features": features, "indices": indices},
+    {"target": target, "regime": regime, "seed": seed, "seconds": watch.seconds},
+)
+log.info("probe on %s/%s: %d images, %.1f s", target, regime, len(indices), watch.seconds)
