@@ -17,6 +17,7 @@ rule extract_cache:
     params:
         images_per_class=config["selection"]["images_per_class"],
         gradient_dim=get_gradient_dim,
+        gradient_ridge=config["selection"]["gradient_ridge"],
         seed=config["seed"],
     script:
         "../workflow/scripts/extract_cache.py"

@@ -35,6 +35,7 @@ if snakemake.params.gradient_dim:
         labels,
         dataset.num_classes,
         dim=snakemake.params.gradient_dim,
+        ridge=snakemake.params.gradient_ridge,
         seed=derive_seed(snakemake.params.seed, "projection", target, regime, expert),
     )
 write_cache(
@@ -51,6 +52,7 @@ write_cache(
         "images_per_class": snakemake.params.images_per_class,
         "seed": seed,
         "gradient_dim": snakemake.params.gradient_dim,
+        "gradient_ridge": snakemake.params.gradient_ridge,
         "seconds": watch.seconds,
     },
 )
