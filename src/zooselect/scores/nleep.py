@@ -13,8 +13,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.mixture import GaussianMixture
 
 from zooselect.scores._validation import check_features, check_labels
 from zooselect.scores.leep import leep
@@ -138,6 +136,11 @@ def nleep(
     if np.ptp(feats, axis=0).max() == 0.0:
         fractions = counts / n
         return float(np.sum(fractions * np.log(fractions)))
+
+    # scikit-learn is imported here: importing the registry stays light for
+    # the many short scoring jobs that never run NLEEP.
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
 
     reduced = PCA(n_components=float(variance), svd_solver="full").fit_transform(feats)
     mixture = GaussianMixture(
