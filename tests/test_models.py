@@ -128,3 +128,13 @@ def test_step_decay_drops_tenfold_at_each_milestone():
     schedule = Schedule(steps=100, batch_size=8, lr=0.1, milestones=(0.5, 0.75))
     lrs = [step_decay(schedule, step) for step in (0, 49, 50, 74, 75, 99)]
     assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_features_resume_from_the_last_convolution(arch):
+    torch.manual_seed(0)
+    model = create_model(arch, num_classes=4).eval()
+    x = torch.randn(3, 3, 32, 32)
+    conv_input, context = model.split_at_last_conv(x)
+    resumed = model.features_from_last_conv(model.last_conv(conv_input), context)
+    torch.testing.assert_close(resumed, model.features(x))

@@ -72,3 +72,32 @@ def test_nan_or_infinite_features_are_refused(method, bad):
     cache["features"][3, 2] = bad
     with pytest.raises(ValueError):
         compute_score(method, cache)
+
+
+@pytest.mark.parametrize("method", LABEL_METHODS)
+def test_relabelling_the_classes_leaves_every_label_based_score_unchanged(method):
+    labels = np.arange(30) % 3
+    cache = make_cache(30, 6, labels, seed=1)
+    relabelled = dict(cache, labels=np.array([2, 0, 1])[labels])
+    if METHODS[method].across_zoo is not None:
+        pytest.skip("label-free across the zoo")
+    assert score(method, relabelled) == pytest.approx(score(method, cache), rel=1e-9, abs=1e-12)
+
+
+# Methods scored from features and labels alone; the others compare with a
+# probe (RSA), with source data (Domain Similarity), or ignore labels.
+FEATURE_LABEL_METHODS = sorted(
+    name for name, m in METHODS.items() if set(m.inputs) == {"features", "labels"}
+)
+
+
+@pytest.mark.parametrize("method", FEATURE_LABEL_METHODS + ["lgc"])
+def test_features_that_separate_the_classes_outscore_noise(method):
+    rng = np.random.default_rng(3)
+    labels = np.arange(60) % 3
+    separable = rng.normal(size=(60, 8)) * 0.3 + 3.0 * np.eye(3, 8)[labels]
+    noise = rng.normal(size=(60, 8))
+    key = "gradients" if method == "lgc" else "features"
+    good = compute_score(method, {key: separable, "labels": labels})
+    bad = compute_score(method, {key: noise, "labels": labels})
+    assert good > bad

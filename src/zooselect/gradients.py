@@ -21,9 +21,11 @@ label − mean label), which is the linearised framework's view, so the
 workflow's default is ``selection.gradient_ridge: 1000``.
 
 Gradients come from ``torch.func.vmap`` over ``torch.func.grad`` — one
-batched computation instead of a Python loop over samples
-(``per_sample_gradients_loop`` is that loop, kept as the reference for tests
-and the benchmark).
+batched computation instead of a Python loop over samples — and only the
+layers from the last convolution on run per sample: the trunk before it runs
+once for the batch. ``per_sample_gradients_loop``, one backward pass through
+the whole network per image, is kept as the reference for tests and the
+benchmark.
 """
 
 from __future__ import annotations
@@ -94,15 +96,34 @@ def per_sample_gradients(
     labels: torch.Tensor,
     num_classes: int,
     ridge: float = 1e3,
-    batch_size: int = 64,
+    batch_size: int = 256,
 ) -> torch.Tensor:
-    """(N, P) gradients of each sample's squared loss w.r.t. the last conv layer's weights."""
+    """(N, P) gradients of each sample's squared loss w.r.t. the last conv layer's weights.
+
+    Everything before the last convolution does not depend on its weights,
+    so it runs once for the whole batch (``model.split_at_last_conv``); only
+    the layers from the last convolution on run per sample, as one
+    ``vmap(grad(...))`` computation (``model.features_from_last_conv``).
+    """
     setup = _Setup(_FeatureView(model), x, labels, num_classes, ridge)
-    per_sample = vmap(grad(setup.loss), in_dims=(None, 0, 0))
-    chunks = [
-        per_sample(setup.weight, x[i : i + batch_size], setup.targets[i : i + batch_size]).flatten(1)
-        for i in range(0, len(x), batch_size)
-    ]
+    conv = model.last_conv
+    with torch.no_grad():
+        conv_input, context = model.split_at_last_conv(x)
+
+    def loss(weight: torch.Tensor, conv_in: torch.Tensor, ctx: tuple, target: torch.Tensor) -> torch.Tensor:
+        out = nn.functional.conv2d(
+            conv_in[None], weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups
+        )
+        features = model.features_from_last_conv(out, tuple(c[None] for c in ctx))
+        prediction = features @ setup.head_weight + setup.head_bias
+        return 0.5 * ((prediction[0] - target) ** 2).sum()
+
+    per_sample = vmap(grad(loss), in_dims=(None, 0, 0, 0))
+    chunks = []
+    for i in range(0, len(x), batch_size):
+        part = slice(i, i + batch_size)
+        ctx = tuple(c[part] for c in context)
+        chunks.append(per_sample(setup.weight, conv_input[part], ctx, setup.targets[part]).flatten(1))
     return torch.cat(chunks).detach()
 
 

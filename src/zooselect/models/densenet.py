@@ -72,6 +72,16 @@ class DenseNet(nn.Module):
         """The last convolutional layer (LGC differentiates with respect to its weights)."""
         return self.body[-1].conv
 
+    def split_at_last_conv(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The last convolution's input, and what ``features_from_last_conv`` needs besides its output."""
+        hidden = self.body[:-1](self.stem(x))
+        return F.relu(self.body[-1].bn(hidden)), (hidden,)
+
+    def features_from_last_conv(self, conv_out: torch.Tensor, context: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """``features(x)`` resumed from the last convolution's output (see ``split_at_last_conv``)."""
+        out = F.relu(self.final_bn(torch.cat([context[0], conv_out], 1)))
+        return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.final_bn(self.body(self.stem(x))))
         return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
