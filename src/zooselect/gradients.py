@@ -50,14 +50,23 @@ def fit_ridge_head(features: torch.Tensor, targets: torch.Tensor, ridge: float =
 class _Setup:
     """What both gradient computations share: the head, the loss and the parameter."""
 
-    def __init__(self, model: nn.Module, x: torch.Tensor, labels: torch.Tensor, num_classes: int, ridge: float):
+    def __init__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        labels: torch.Tensor,
+        num_classes: int,
+        ridge: float,
+        features: torch.Tensor | None = None,
+    ):
         model.eval()
         self.model = model
         self.name = next(n for n, p in model.named_parameters() if p is model.last_conv.weight)
         self.weight = model.last_conv.weight.detach()
         self.targets = nn.functional.one_hot(labels.long(), num_classes).float()
-        with torch.no_grad():
-            features = torch.cat([model.features(x[i : i + 256]) for i in range(0, len(x), 256)])
+        if features is None:
+            with torch.no_grad():
+                features = torch.cat([model.features(x[i : i + 256]) for i in range(0, len(x), 256)])
         self.head_weight, self.head_bias = fit_ridge_head(features, self.targets, ridge)
 
     def loss(self, weight: torch.Tensor, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -101,19 +110,30 @@ def per_sample_gradients(
     """(N, P) gradients of each sample's squared loss w.r.t. the last conv layer's weights.
 
     Everything before the last convolution does not depend on its weights,
-    so it runs once for the whole batch (``model.split_at_last_conv``); only
-    the layers from the last convolution on run per sample, as one
+    so it runs once for the whole batch (``model.split_at_last_conv``), and
+    so does unfolding the convolution's input into patches; per sample, the
+    convolution is then a matrix product ``W (O, C·k·k) @ patches (C·k·k, L)``,
+    whose gradient torch.func batches as one batched matrix product. Only the
+    layers from the last convolution on run per sample, as one
     ``vmap(grad(...))`` computation (``model.features_from_last_conv``).
     """
-    setup = _Setup(_FeatureView(model), x, labels, num_classes, ridge)
     conv = model.last_conv
+    if conv.groups != 1:
+        raise ValueError("per-sample gradients support ungrouped last convolutions only")
+    model.eval()
     with torch.no_grad():
         conv_input, context = model.split_at_last_conv(x)
+        conv_output = conv(conv_input)
+        features = model.features_from_last_conv(conv_output, context)
+        out_shape = conv_output.shape[1:]
+        patches = nn.functional.unfold(conv_input, conv.kernel_size, conv.dilation, conv.padding, conv.stride)
+    setup = _Setup(_FeatureView(model), x, labels, num_classes, ridge, features=features)
+    weight = setup.weight.reshape(len(setup.weight), -1)
 
-    def loss(weight: torch.Tensor, conv_in: torch.Tensor, ctx: tuple, target: torch.Tensor) -> torch.Tensor:
-        out = nn.functional.conv2d(
-            conv_in[None], weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups
-        )
+    def loss(weight: torch.Tensor, patch: torch.Tensor, ctx: tuple, target: torch.Tensor) -> torch.Tensor:
+        out = (weight @ patch).reshape(1, *out_shape)
+        if conv.bias is not None:
+            out = out + conv.bias[:, None, None]
         features = model.features_from_last_conv(out, tuple(c[None] for c in ctx))
         prediction = features @ setup.head_weight + setup.head_bias
         return 0.5 * ((prediction[0] - target) ** 2).sum()
@@ -123,7 +143,7 @@ def per_sample_gradients(
     for i in range(0, len(x), batch_size):
         part = slice(i, i + batch_size)
         ctx = tuple(c[part] for c in context)
-        chunks.append(per_sample(setup.weight, conv_input[part], ctx, setup.targets[part]).flatten(1))
+        chunks.append(per_sample(weight, patches[part], ctx, setup.targets[part]).flatten(1))
     return torch.cat(chunks).detach()
 
 

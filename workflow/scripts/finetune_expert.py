@@ -3,11 +3,10 @@
 import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import numpy as np
-import pandas as pd
 import torch
 
 from zooselect.data import load_dataset
-from zooselect.io import read_json, write_csv
+from zooselect.io import read_json, write_rows
 from zooselect.models import load_checkpoint
 from zooselect.runtime import start_job
 from zooselect.seeding import derive_seed
@@ -46,5 +45,4 @@ for lr in params.lrs:
     )
     log.info("lr %g: test accuracy %.4f (%.1f s)", lr, result["test_accuracy"], result["seconds"])
     rows.append({"expert": expert, "lr": lr, **result})
-columns = ["expert", "lr", "test_accuracy", "seconds", "train_loss"]
-write_csv(snakemake.output[0], pd.DataFrame(rows)[columns])
+write_rows(snakemake.output[0], rows, ["expert", "lr", "test_accuracy", "seconds", "train_loss"])

@@ -3,10 +3,9 @@
 import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import numpy as np
-import pandas as pd
 
 from zooselect.cache import read_arrays, read_cache
-from zooselect.io import write_csv
+from zooselect.io import write_rows
 from zooselect.runtime import Stopwatch, start_job
 from zooselect.scores import compute_score, get_method
 
@@ -29,8 +28,8 @@ for position, path in enumerate(snakemake.input.caches):
     rows.append({"expert": cache["expert"], "score": score, "seconds": watch.seconds})
     log.info("%s: %s = %s (%.3f s)", cache["expert"], method.name, score, watch.seconds)
 
-scores = pd.DataFrame(rows, columns=["expert", "score", "seconds"])
 if method.across_zoo is not None:
-    final = method.across_zoo(dict(zip(scores.expert, scores.score)))
-    scores["score"] = scores.expert.map(final)
-write_csv(snakemake.output[0], scores)
+    final = method.across_zoo({row["expert"]: row["score"] for row in rows})
+    for row in rows:
+        row["score"] = float(final[row["expert"]])
+write_rows(snakemake.output[0], rows, ["expert", "score", "seconds"])

@@ -11,7 +11,6 @@ spherical Gaussian per class. Never reads files.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import distance
 
 from zooselect.scores._validation import check_features, check_labels
 from zooselect.scores.parc import _check_int, principal_component_scores
@@ -103,6 +102,8 @@ def gbc(features: np.ndarray, labels: np.ndarray, dims: int = 64) -> float:
     variances = np.maximum(variances, floor)
 
     pooled = 0.5 * (variances[:, None] + variances[None, :])  # s, (C, C)
+    from scipy.spatial import distance  # lazy: keeps importing the registry light
+
     mean_term = distance.cdist(means, means, "sqeuclidean") / (8.0 * pooled)
     log_var = np.log(variances)
     variance_term = (

@@ -13,7 +13,6 @@ reference that tests and benchmarks compare against. Neither reads files.
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
 from zooselect.scores._validation import check_features, check_labels
 
@@ -111,6 +110,8 @@ def lfc(features: np.ndarray, labels: np.ndarray, centered: bool = False) -> flo
     # L^T F: per-class sums of the feature vectors, (C, D). A sparse one-hot
     # product is one O(N D) pass; a dense one-hot matmul or a loop over the
     # classes is several times slower at large N.
+    from scipy import sparse  # lazy: keeps importing the registry light
+
     one_hot_t = sparse.csr_matrix(
         (np.ones(n), (labs, np.arange(n))), shape=(counts.size, n)
     )

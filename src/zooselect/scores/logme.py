@@ -22,7 +22,6 @@ an interior maximum is higher.)
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import brentq
 
 from zooselect.scores._validation import check_features, check_labels
 
@@ -106,6 +105,8 @@ def _max_evidence(sigma2: np.ndarray, z2: np.ndarray, residual: float, n: int) -
     centre = np.log(float(sigma2.max()))
     half_width = np.log(LAMBDA_SPAN)
     grid = np.linspace(centre - half_width, centre + half_width, GRID_POINTS)
+    from scipy.optimize import brentq  # lazy: keeps importing the registry light
+
     values, slopes = _profile(grid, sigma2, z2, residual, n)
     best = float(values.max())
     # Every local maximum inside the range is a sign change + -> - of the slope

@@ -10,7 +10,6 @@ PARC and GBC share. Nothing here reads files.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from zooselect.scores._validation import check_features, check_labels
 
@@ -193,7 +192,9 @@ def parc(
     # Same enumeration of pairs (i < j, row-major) for the label indicator.
     different = np.concatenate([y[i + 1 :] != y[i] for i in range(n - 1)])
 
-    ranks = stats.rankdata(rdm_f)  # average ranks, as spearmanr
+    from scipy.stats import rankdata  # lazy: keeps importing the registry light
+
+    ranks = rankdata(rdm_f)  # average ranks, as spearmanr
     ranks -= ranks.mean()
     rank_var = float(np.mean(ranks * ranks))
     if rank_var <= 0:

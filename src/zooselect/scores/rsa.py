@@ -7,7 +7,6 @@ taxonomy & Transfer Learning", CVPR 2019.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from zooselect.scores._validation import check_features
 
@@ -49,6 +48,8 @@ def rsa(features: np.ndarray, probe_features: np.ndarray) -> float:
             "RSA needs at least 3 images (2 pairs) to correlate dissimilarities"
         )
     upper = np.triu_indices(len(f), k=1)
+    from scipy.stats import spearmanr  # lazy: keeps importing the registry light
+
     rho = spearmanr(
         dissimilarity_matrix(f)[upper], dissimilarity_matrix(p)[upper]
     ).statistic

@@ -11,7 +11,6 @@ Where the paper leaves a detail open, the choice made here is stated in
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 from zooselect.scores._validation import check_features, check_labels
 from zooselect.scores.parc import _check_int
@@ -87,6 +86,8 @@ def _fisher_probabilities(
     weights = vectors @ (along / regularised[:, None])
     weights += (targets - vectors @ along) / (shrinkage * target)
     logits = x @ weights - 0.5 * np.einsum("cd,dc->c", means, weights) + np.log(priors)
+    from scipy import special  # lazy: keeps importing the registry light
+
     return special.softmax(logits, axis=1), shrinkage
 
 
