@@ -66,7 +66,9 @@ def check_probabilities(probs: np.ndarray, name: str = "probs") -> np.ndarray:
     """
     array = check_features(probs, name=name)
     if (array < 0).any():
-        raise ValueError(f"{name} must be probabilities; found a negative entry {array.min()!r}")
+        raise ValueError(
+            f"{name} must be probabilities; found a negative entry {array.min()!r}"
+        )
     row_sums = array.sum(axis=1)
     bad = np.flatnonzero(np.abs(row_sums - 1.0) > PROBABILITY_ROW_ATOL)
     if bad.size:
@@ -76,3 +78,13 @@ def check_probabilities(probs: np.ndarray, name: str = "probs") -> np.ndarray:
             f"e.g. row {i} sums to {row_sums[i]!r}"
         )
     return array
+
+
+def require_classes(n_classes: int, method: str, why: str) -> None:
+    """Raise ValueError unless the labels hold at least 2 classes.
+
+    `why` says what a single class breaks for `method`; the message reads
+    "<method> needs at least 2 classes among the labels: <why>".
+    """
+    if n_classes < 2:
+        raise ValueError(f"{method} needs at least 2 classes among the labels: {why}")

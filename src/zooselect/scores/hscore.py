@@ -21,7 +21,7 @@ import logging
 
 import numpy as np
 
-from zooselect.scores._validation import check_features, check_labels
+from zooselect.scores._validation import check_features, check_labels, require_classes
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,11 @@ def _centred_features_and_classes(
     classes, class_index, counts = np.unique(
         labs, return_inverse=True, return_counts=True
     )
-    if classes.size < 2:
-        raise ValueError(
-            f"{method} needs at least 2 classes among the labels: with a single class "
-            "the class-conditional means equal the global mean and the score is 0 "
-            "for every expert"
-        )
+    require_classes(
+        classes.size,
+        method,
+        "with a single class the class-conditional means equal the global mean and the score is 0 for every expert",
+    )
     centred = feats - feats.mean(axis=0, keepdims=True)
     # A feature constant over the samples is exactly 0 after centring, not its
     # mean's rounding error: otherwise all-constant features would leave a

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zooselect.scores._validation import check_features, check_labels
+from zooselect.scores._validation import check_features, check_labels, require_classes
 
 
 def _prepare(
@@ -23,11 +23,11 @@ def _prepare(
     """Validate, convert to float64 and optionally mean-centre the features."""
     feats = check_features(features)
     labs = check_labels(labels, feats.shape[0])
-    if np.unique(labs).size < 2:
-        raise ValueError(
-            "LFC needs at least 2 classes among the labels: with a single class the "
-            "label similarity matrix Y is constant and its correlation is undefined"
-        )
+    require_classes(
+        np.unique(labs).size,
+        "LFC",
+        "with a single class the label similarity matrix Y is constant and its correlation is undefined",
+    )
     if centered:
         feats = feats - feats.mean(axis=0, keepdims=True)
     return feats, labs

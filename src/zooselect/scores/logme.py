@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zooselect.scores._validation import check_features, check_labels
+from zooselect.scores._validation import check_features, check_labels, require_classes
 
 # lambda = alpha / beta is searched in [s2 / LAMBDA_SPAN, s2 * LAMBDA_SPAN],
 # s2 the largest squared singular value of F: wide enough that the profiled
@@ -196,11 +196,11 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
     classes, class_index, counts = np.unique(
         labs, return_inverse=True, return_counts=True
     )
-    if classes.size < 2:
-        raise ValueError(
-            "LogME needs at least 2 classes among the labels: with a single class the "
-            "one-hot target is all ones and its evidence says nothing about the labels"
-        )
+    require_classes(
+        classes.size,
+        "LogME",
+        "with a single class the one-hot target is all ones and its evidence says nothing about the labels",
+    )
     n = feats.shape[0]
     sigma2, z, residual = _spectrum(feats, class_index, counts.astype(np.float64))
     z2 = z**2

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from zooselect.scores._validation import check_labels, check_probabilities
+from zooselect.scores._validation import (
+    check_labels,
+    check_probabilities,
+    require_classes,
+)
 
 
 def nce(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -54,11 +58,11 @@ def nce(probs: np.ndarray, labels: np.ndarray) -> float:
     p = check_probabilities(probs)
     y = check_labels(labels, p.shape[0])
     classes, y_index = np.unique(y, return_inverse=True)
-    if classes.size < 2:
-        raise ValueError(
-            "NCE needs at least 2 classes among the labels: with a single class "
-            "H(Y|Z) = 0 for every expert and the score cannot rank them"
-        )
+    require_classes(
+        classes.size,
+        "NCE",
+        "with a single class H(Y|Z) = 0 for every expert and the score cannot rank them",
+    )
     n = p.shape[0]
     z = np.argmax(p, axis=1)
 

@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from zooselect.scores._validation import check_features, check_labels
+from zooselect.scores._validation import check_features, check_labels, require_classes
 from zooselect.scores.leep import leep
 
 # The mixture is fitted with these sklearn settings (its defaults, named here
@@ -127,11 +127,9 @@ def nleep(
             f"got {components_per_class!r}"
         )
     classes, counts = np.unique(labs, return_counts=True)
-    if classes.size < 2:
-        raise ValueError(
-            "N-LEEP needs at least 2 classes among the labels: with a single class "
-            "the score is 0 for every expert"
-        )
+    require_classes(
+        classes.size, "N-LEEP", "with a single class the score is 0 for every expert"
+    )
     n = feats.shape[0]
     if np.ptp(feats, axis=0).max() == 0.0:
         fractions = counts / n

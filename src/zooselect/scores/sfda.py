@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zooselect.scores._validation import check_features, check_labels
+from zooselect.scores._validation import check_features, check_labels, require_classes
 from zooselect.scores.parc import _check_int
 
 # a in lambda = exp(-a * sigma_max(S_W)); the value of the authors' released code.
@@ -185,11 +185,11 @@ def sfda(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
     _check_int(seed, "seed", 0)
     _, y, counts = np.unique(labs, return_inverse=True, return_counts=True)
     n_classes = counts.size
-    if n_classes < 2:
-        raise ValueError(
-            "SFDA needs at least 2 classes among the labels: with one class every "
-            "probability is 1 and the score says nothing"
-        )
+    require_classes(
+        n_classes,
+        "SFDA",
+        "with one class every probability is 1 and the score says nothing",
+    )
     n = feats.shape[0]
     priors = counts / n
     rows = np.arange(n)
