@@ -10,10 +10,15 @@ import pytest
 
 from zooselect.evaluation import (
     best_gain,
+    kendall,
+    pearson,
+    regret_at_k,
     spearman,
     summarize_selection,
+    top_k_experts,
     top_k_gain,
     trials_to_best,
+    weighted_tau,
 )
 
 EXPERTS = ["a", "b", "c", "d", "e"]
@@ -170,11 +175,16 @@ def test_summarize_selection():
     )
     assert list(summary) == [
         "spearman",
+        "pearson",
+        "kendall",
+        "weighted_tau",
         "top1_gain",
         "top3_gain",
         "best_gain",
+        "regret_at_3",
         "trials_to_best",
         "selection_seconds",
+        "topk_finetune_seconds",
         "brute_force_seconds",
     ]
     assert summary["spearman"] == pytest.approx(-0.2)
@@ -184,6 +194,8 @@ def test_summarize_selection():
     assert summary["trials_to_best"] == 5 and isinstance(summary["trials_to_best"], int)
     assert summary["selection_seconds"] == 12.5
     assert summary["brute_force_seconds"] == 100.0
+    # Top 3 by score: b (0.80), c (0.85), a (0.70); the zoo's best is d (0.90).
+    assert summary["regret_at_3"] == pytest.approx(0.05)
 
 
 def test_summarize_selection_gains_are_relative_to_the_named_baseline():
@@ -196,3 +208,34 @@ def test_summarize_selection_gains_are_relative_to_the_named_baseline():
 def test_summarize_selection_missing_baseline():
     with pytest.raises(ValueError, match="baseline expert 'resnet-generic'"):
         summarize_selection(ACCURACIES, ACCURACIES, "resnet-generic", 1.0, 2.0)
+
+
+@pytest.mark.parametrize("correlation", [spearman, pearson, kendall, weighted_tau])
+def test_every_correlation_is_one_for_the_perfect_ranking_and_minus_one_reversed(correlation):
+    assert correlation(ACCURACIES * 3 + 1, ACCURACIES) == pytest.approx(1.0)
+    assert correlation(-ACCURACIES, ACCURACIES) == pytest.approx(-1.0)
+    assert np.isnan(correlation(ACCURACIES, ACCURACIES * 0 + 0.5))
+
+
+def test_pearson_and_kendall_on_a_case_worked_by_hand():
+    scores = np.array([1.0, 2.0, 3.0])
+    accuracies = np.array([0.1, 0.3, 0.2])
+    # Pearson: deviations (-1, 0, 1) and (-0.1, 0.1, 0); r = 0.1 / (sqrt(2) sqrt(0.02)) = 0.5.
+    assert pearson(scores, accuracies) == pytest.approx(0.5)
+    # Kendall: pairs (1,2) concordant, (1,3) concordant, (2,3) discordant: (2 - 1) / 3.
+    assert kendall(scores, accuracies) == pytest.approx(1 / 3)
+
+
+def test_weighted_tau_counts_swaps_at_the_top_more():
+    accuracies = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    swap_top = np.array([4.0, 5.0, 3.0, 2.0, 1.0])
+    swap_bottom = np.array([5.0, 4.0, 3.0, 1.0, 2.0])
+    assert weighted_tau(swap_bottom, accuracies) > weighted_tau(swap_top, accuracies)
+    assert kendall(swap_bottom, accuracies) == pytest.approx(kendall(swap_top, accuracies))
+
+
+def test_regret_is_zero_when_the_best_is_in_the_top_k():
+    scores = pd.Series({"a": 0.5, "b": 0.9, "c": 0.8, "d": 0.1, "e": 0.3})
+    assert regret_at_k(scores, ACCURACIES, k=5) == 0.0
+    assert regret_at_k(scores, ACCURACIES, k=1) == pytest.approx(0.10)
+    assert top_k_experts(scores, 3) == ["b", "c", "a"]

@@ -42,4 +42,6 @@ def test_summary_rows_and_means():
     assert bad.spearman == pytest.approx(-1.0) and bad.trials_to_best == 3
     assert bad.top1_gain == pytest.approx(-0.05)
     assert good.selection_seconds == pytest.approx(1.5 + 0.3) and good.brute_force_seconds == pytest.approx(6.0)
+    assert good.topk_finetune_seconds == pytest.approx(6.0)  # 3 experts: the top 3 is the whole zoo
+    assert good.regret_at_3 == pytest.approx(0.0) and bad.pearson < 0 < good.kendall
     assert summary.loc[("mean", "good")].spearman == pytest.approx(1.0)

@@ -94,8 +94,9 @@ def test_run_makes_every_stage_file(workdir):
 
 def test_summary_has_a_row_per_target_regime_method_and_mean_rows(workdir):
     summary = pd.read_csv(workdir / "results" / "summary.csv")
-    columns = ["zoo", "target", "regime", "method", "spearman", "top1_gain", "top3_gain", "best_gain",
-               "trials_to_best", "selection_seconds", "brute_force_seconds"]
+    columns = ["zoo", "target", "regime", "method", "spearman", "pearson", "kendall", "weighted_tau",
+               "top1_gain", "top3_gain", "best_gain", "regret_at_3", "trials_to_best", "selection_seconds",
+               "topk_finetune_seconds", "brute_force_seconds"]
     assert list(summary.columns) == columns
     per_target = summary[summary.target != "mean"]
     assert len(per_target) == 1 * 2 * len(METHODS)

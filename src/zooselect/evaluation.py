@@ -95,6 +95,15 @@ def _ranking(score_array: np.ndarray) -> np.ndarray:
     return np.argsort(-score_array, kind="stable")
 
 
+def _correlation(scores: ArrayOrSeries, accuracies: ArrayOrSeries, statistic) -> float:
+    """``statistic(scores, accuracies)``, or NaN where a correlation is undefined:
+    fewer than 2 experts, or either side constant (no warning is emitted)."""
+    score_array, accuracy_array = _align(scores, accuracies)
+    if score_array.size < 2 or np.ptp(score_array) == 0 or np.ptp(accuracy_array) == 0:
+        return float("nan")
+    return float(statistic(score_array, accuracy_array))
+
+
 def spearman(scores: ArrayOrSeries, accuracies: ArrayOrSeries) -> float:
     """Spearman rank correlation between scores and fine-tuned accuracies.
 
@@ -102,10 +111,24 @@ def spearman(scores: ArrayOrSeries, accuracies: ArrayOrSeries) -> float:
     either side is constant, or with fewer than 2 experts, since the
     correlation is undefined there (no warning is emitted).
     """
-    score_array, accuracy_array = _align(scores, accuracies)
-    if score_array.size < 2 or np.ptp(score_array) == 0 or np.ptp(accuracy_array) == 0:
-        return float("nan")
-    return float(stats.spearmanr(score_array, accuracy_array).statistic)
+    return _correlation(scores, accuracies, lambda a, b: stats.spearmanr(a, b).statistic)
+
+
+def pearson(scores: ArrayOrSeries, accuracies: ArrayOrSeries) -> float:
+    """Pearson correlation between scores and accuracies (NaN where undefined, as ``spearman``)."""
+    return _correlation(scores, accuracies, lambda a, b: stats.pearsonr(a, b).statistic)
+
+
+def kendall(scores: ArrayOrSeries, accuracies: ArrayOrSeries) -> float:
+    """Kendall's tau-b (ties handled by tau-b; NaN where undefined, as ``spearman``)."""
+    return _correlation(scores, accuracies, lambda a, b: stats.kendalltau(a, b).statistic)
+
+
+def weighted_tau(scores: ArrayOrSeries, accuracies: ArrayOrSeries) -> float:
+    """``scipy.stats.weightedtau`` with its defaults: Kendall's tau with hyperbolic
+    weights that make swaps among the top-ranked experts count more (NaN where
+    undefined, as ``spearman``)."""
+    return _correlation(scores, accuracies, lambda a, b: stats.weightedtau(a, b).statistic)
 
 
 def top_k_gain(
@@ -124,6 +147,18 @@ def top_k_gain(
     score_array, accuracy_array = _align(scores, accuracies)
     chosen = _ranking(score_array)[:k]
     return float(accuracy_array[chosen].max() - float(baseline_accuracy))
+
+
+def regret_at_k(scores: ArrayOrSeries, accuracies: ArrayOrSeries, k: int) -> float:
+    """The zoo's best accuracy minus the best among the k highest-scored experts (>= 0; 0 is perfect)."""
+    score_array, accuracy_array = _align(scores, accuracies)
+    return float(accuracy_array.max()) - top_k_gain(score_array, accuracy_array, 0.0, k)
+
+
+def top_k_experts(scores: pd.Series, k: int) -> list:
+    """Names of the k highest-scored experts, ties broken by name (as ``top_k_gain``)."""
+    ordered = scores.sort_index()
+    return list(ordered.index[_ranking(ordered.to_numpy(dtype=float))[:k]])
 
 
 def best_gain(accuracies: ArrayOrSeries, baseline_accuracy: float) -> float:
@@ -151,13 +186,16 @@ def summarize_selection(
     baseline: str,
     selection_seconds: float,
     brute_force_seconds: float,
+    topk_finetune_seconds: float = float("nan"),
 ) -> dict:
     """All ranking metrics of one method on one (target, regime).
 
     `scores` and `accuracies` are Series indexed by expert name; `baseline`
     is the baseline (generic) expert's name and must be in `accuracies`.
-    Returns a dict with exactly the keys spearman, top1_gain, top3_gain,
-    best_gain, trials_to_best, selection_seconds, brute_force_seconds.
+    Returns a dict with exactly the keys spearman, pearson, kendall,
+    weighted_tau, top1_gain, top3_gain, best_gain, regret_at_3,
+    trials_to_best, selection_seconds, topk_finetune_seconds,
+    brute_force_seconds.
     """
     if not isinstance(scores, pd.Series) or not isinstance(accuracies, pd.Series):
         raise ValueError("summarize_selection needs scores and accuracies as pandas Series indexed by expert")
@@ -171,10 +209,15 @@ def summarize_selection(
         raise ValueError(f"baseline expert {baseline!r} is listed more than once in accuracies")
     return {
         "spearman": spearman(scores, accuracies),
+        "pearson": pearson(scores, accuracies),
+        "kendall": kendall(scores, accuracies),
+        "weighted_tau": weighted_tau(scores, accuracies),
         "top1_gain": top_k_gain(scores, accuracies, baseline_accuracy, k=1),
         "top3_gain": top_k_gain(scores, accuracies, baseline_accuracy, k=3),
         "best_gain": best_gain(accuracies, baseline_accuracy),
+        "regret_at_3": regret_at_k(scores, accuracies, k=3),
         "trials_to_best": trials_to_best(scores, accuracies),
         "selection_seconds": float(selection_seconds),
+        "topk_finetune_seconds": float(topk_finetune_seconds),
         "brute_force_seconds": float(brute_force_seconds),
     }

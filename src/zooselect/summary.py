@@ -13,16 +13,21 @@ from typing import Iterable
 
 import pandas as pd
 
-from .evaluation import summarize_selection
+from .evaluation import summarize_selection, top_k_experts
 
 KEY = ["zoo", "target", "regime", "method"]
 METRICS = [
     "spearman",
+    "pearson",
+    "kendall",
+    "weighted_tau",
     "top1_gain",
     "top3_gain",
     "best_gain",
+    "regret_at_3",
     "trials_to_best",
     "selection_seconds",
+    "topk_finetune_seconds",
     "brute_force_seconds",
 ]
 ZOO_SINGLE = "single_domain"
@@ -71,18 +76,22 @@ def build_summary(
     accuracies: target, regime, expert, accuracy, seconds (from ``expert_accuracies``).
     cache_seconds: target, regime, expert, seconds (cache extraction).
     selection_seconds = cache extraction of every expert + the method's scoring;
+    topk_finetune_seconds = fine-tuning the method's 3 highest-scored experts;
     brute_force_seconds = fine-tuning every expert at every learning rate.
     """
     rows = []
     for (target, regime, method), group in scores.groupby(["target", "regime", "method"], sort=True):
         acc = accuracies[(accuracies.target == target) & (accuracies.regime == regime)]
         caches = cache_seconds[(cache_seconds.target == target) & (cache_seconds.regime == regime)]
+        expert_scores = group.set_index("expert")["score"]
+        seconds = acc.set_index("expert")["seconds"]
         metrics = summarize_selection(
-            scores=group.set_index("expert")["score"],
+            scores=expert_scores,
             accuracies=acc.set_index("expert")["accuracy"],
             baseline=baseline,
             selection_seconds=float(caches.seconds.sum() + group.seconds.sum()),
-            brute_force_seconds=float(acc.seconds.sum()),
+            brute_force_seconds=float(seconds.sum()),
+            topk_finetune_seconds=float(seconds.loc[top_k_experts(expert_scores, 3)].sum()),
         )
         rows.append({"zoo": zoo, "target": target, "regime": regime, "method": method, **metrics})
     per_target = pd.DataFrame(rows, columns=KEY + METRICS)
