@@ -32,27 +32,19 @@ def write_cache(
     gradients: np.ndarray | None = None,
 ) -> None:
     """Write the cache atomically (temporary name, then rename)."""
-    n = len(labels)
-    arrays = {"features": features, "probs": probs, "indices": indices}
+    arrays = {
+        "features": np.asarray(features, dtype=np.float32),
+        "probs": np.asarray(probs, dtype=np.float32),
+        "labels": np.asarray(labels, dtype=np.int64),
+        "indices": np.asarray(indices, dtype=np.int64),
+    }
     if gradients is not None:
-        arrays["gradients"] = gradients
+        arrays["gradients"] = np.asarray(gradients, dtype=np.float32)
+    n = len(arrays["labels"])
     for name, array in arrays.items():
         if len(array) != n:
             raise ValueError(f"cache array '{name}' has {len(array)} rows, labels have {n}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as h5:
-        h5.create_dataset("features", data=np.asarray(features, dtype=np.float32))
-        h5.create_dataset("probs", data=np.asarray(probs, dtype=np.float32))
-        h5.create_dataset("labels", data=np.asarray(labels, dtype=np.int64))
-        h5.create_dataset("indices", data=np.asarray(indices, dtype=np.int64))
-        if gradients is not None:
-            h5.create_dataset("gradients", data=np.asarray(gradients, dtype=np.float32))
-        h5.attrs["layer"] = LAYER
-        for key, value in attrs.items():
-            h5.attrs[key] = value
-    os.replace(tmp, path)
+    write_arrays(path, arrays, {"layer": LAYER, **attrs})
 
 
 def read_attrs(path: str | Path) -> dict[str, Any]:
@@ -63,16 +55,13 @@ def read_attrs(path: str | Path) -> dict[str, Any]:
 
 def read_cache(path: str | Path) -> dict[str, Any]:
     """The arrays of a cache (``features``, ``probs``, ``labels``, ``indices``,
-    and ``gradients`` where it has them), its attributes under ``attrs``, and the expert's name under ``expert``."""
+    and ``gradients`` where it has them), its attributes under ``attrs``, and
+    the expert's name under ``expert``."""
     path = Path(path)
-    with h5py.File(path, "r") as h5:
-        missing = [name for name in ARRAYS if name not in h5]
-        if missing:
-            raise ValueError(f"cache {path} lacks {', '.join(missing)}")
-        cache: dict[str, Any] = {name: h5[name][()] for name in ARRAYS}
-        if "gradients" in h5:
-            cache["gradients"] = h5["gradients"][()]
-    cache["attrs"] = read_attrs(path)
+    cache = read_arrays(path)
+    missing = [name for name in ARRAYS if name not in cache]
+    if missing:
+        raise ValueError(f"cache {path} lacks {', '.join(missing)}")
     if len(cache["labels"]) == 0:
         raise ValueError(f"cache {path} is empty (no sampled images)")
     cache["expert"] = cache["attrs"].get("expert", path.stem)
@@ -103,6 +92,23 @@ def selection_sample(
         return train_indices
     chosen = sample_per_class(train_labels[train_indices], images_per_class, seed)
     return train_indices[chosen]
+
+
+def sample_for_selection(
+    train_labels: np.ndarray,
+    split: dict[str, Any],
+    images_per_class: int,
+    base_seed: int,
+    target: str,
+    regime: str,
+) -> tuple[np.ndarray, int]:
+    """(indices, seed) of a (target, regime)'s selection sample, from its regime split.
+
+    Every expert's cache and RSA's probe call this, so they see the same images.
+    """
+    seed = selection_seed(base_seed, target, regime)
+    indices = selection_sample(train_labels, split["train_indices"], split["shots"], images_per_class, seed)
+    return indices, seed
 
 
 def selection_seed(base_seed: int, target: str, regime: str) -> int:

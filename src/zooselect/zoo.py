@@ -24,10 +24,6 @@ class Expert:
     sources: tuple[str, ...]
     init: str  # "scratch", or "generic": initialised from the generic expert of its arch
 
-    @property
-    def is_generic(self) -> bool:
-        return self.name == generic_name(self.arch)
-
 
 def generic_name(arch: str) -> str:
     return f"{arch}-generic"

@@ -4,7 +4,7 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import torch
 
-from zooselect.cache import selection_sample, selection_seed, write_cache
+from zooselect.cache import sample_for_selection, write_cache
 from zooselect.data import load_dataset
 from zooselect.gradients import projected_gradients
 from zooselect.io import read_json
@@ -16,12 +16,14 @@ from zooselect.training import forward_features, to_tensor
 log = start_job(snakemake, uses_torch=True)
 watch = Stopwatch()
 target, regime, expert = (snakemake.wildcards[k] for k in ("target", "regime", "expert"))
-seed = selection_seed(snakemake.params.seed, target, regime)
-split = read_json(snakemake.input.split)
 dataset = load_dataset(snakemake.input.dataset)
-
-indices = selection_sample(
-    dataset.y_train, split["train_indices"], split["shots"], snakemake.params.images_per_class, seed
+indices, seed = sample_for_selection(
+    dataset.y_train,
+    read_json(snakemake.input.split),
+    snakemake.params.images_per_class,
+    snakemake.params.seed,
+    target,
+    regime,
 )
 model, info = load_checkpoint(snakemake.input.checkpoint)
 model = model.to(memory_format=torch.channels_last)

@@ -4,7 +4,7 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import torch
 
-from zooselect.cache import selection_sample, selection_seed, write_arrays
+from zooselect.cache import sample_for_selection, write_arrays
 from zooselect.data import load_dataset
 from zooselect.io import read_json
 from zooselect.models import create_model
@@ -14,11 +14,14 @@ from zooselect.training import Schedule, forward_features, to_tensor, train
 log = start_job(snakemake, uses_torch=True)
 watch = Stopwatch()
 target, regime = snakemake.wildcards.target, snakemake.wildcards.regime
-seed = selection_seed(snakemake.params.seed, target, regime)
-split = read_json(snakemake.input.split)
 dataset = load_dataset(snakemake.input.dataset)
-indices = selection_sample(
-    dataset.y_train, split["train_indices"], split["shots"], snakemake.params.images_per_class, seed
+indices, seed = sample_for_selection(
+    dataset.y_train,
+    read_json(snakemake.input.split),
+    snakemake.params.images_per_class,
+    snakemake.params.seed,
+    target,
+    regime,
 )
 images, labels = to_tensor(dataset.x_train[indices]), torch.from_numpy(dataset.y_train[indices])
 
