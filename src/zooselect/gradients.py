@@ -22,8 +22,9 @@ workflow's default is ``selection.gradient_ridge: 1000``.
 
 Gradients come from ``torch.func.vmap`` over ``torch.func.grad`` — one
 batched computation instead of a Python loop over samples — and only the
-layers from the last convolution on run per sample: the trunk before it runs
-once for the batch. ``per_sample_gradients_loop``, one backward pass through
+layers after the last convolution run per sample: the trunk before it runs
+once for the batch, and the chain rule through the convolution is one
+batched matrix product. ``per_sample_gradients_loop``, one backward pass through
 the whole network per image, is kept as the reference for tests and the
 benchmark.
 """
@@ -111,11 +112,15 @@ def per_sample_gradients(
 
     Everything before the last convolution does not depend on its weights,
     so it runs once for the whole batch (``model.split_at_last_conv``), and
-    so does unfolding the convolution's input into patches; per sample, the
-    convolution is then a matrix product ``W (O, C·k·k) @ patches (C·k·k, L)``,
-    whose gradient torch.func batches as one batched matrix product. Only the
-    layers from the last convolution on run per sample, as one
-    ``vmap(grad(...))`` computation (``model.features_from_last_conv``).
+    so do the convolution and the unfolding of its input into patches.
+    ``vmap(grad(...))`` then differentiates each sample's loss with respect
+    to that sample's convolution *output*, running only the layers after the
+    convolution per sample (``model.features_from_last_conv``). The
+    convolution is ``out = W (O, C·k·k) @ patches (C·k·k, L)`` per sample,
+    so the chain rule gives the weight gradient as
+    ``d loss / d out (O, L) @ patches^T (L, C·k·k)``: one batched matrix
+    product, written straight into the result. (Letting torch.func batch the
+    weight gradient itself gives the same numbers about 1.5x slower.)
     """
     conv = model.last_conv
     if conv.groups != 1:
@@ -125,26 +130,27 @@ def per_sample_gradients(
         conv_input, context = model.split_at_last_conv(x)
         conv_output = conv(conv_input)
         features = model.features_from_last_conv(conv_output, context)
-        out_shape = conv_output.shape[1:]
-        patches = nn.functional.unfold(conv_input, conv.kernel_size, conv.dilation, conv.padding, conv.stride)
     setup = _Setup(_FeatureView(model), x, labels, num_classes, ridge, features=features)
-    weight = setup.weight.reshape(len(setup.weight), -1)
 
-    def loss(weight: torch.Tensor, patch: torch.Tensor, ctx: tuple, target: torch.Tensor) -> torch.Tensor:
-        out = (weight @ patch).reshape(1, *out_shape)
-        if conv.bias is not None:
-            out = out + conv.bias[:, None, None]
-        features = model.features_from_last_conv(out, tuple(c[None] for c in ctx))
+    def loss(out: torch.Tensor, ctx: tuple, target: torch.Tensor) -> torch.Tensor:
+        features = model.features_from_last_conv(out[None], tuple(c[None] for c in ctx))
         prediction = features @ setup.head_weight + setup.head_bias
         return 0.5 * ((prediction[0] - target) ** 2).sum()
 
-    per_sample = vmap(grad(loss), in_dims=(None, 0, 0, 0))
-    chunks = []
-    for i in range(0, len(x), batch_size):
-        part = slice(i, i + batch_size)
-        ctx = tuple(c[part] for c in context)
-        chunks.append(per_sample(weight, patches[part], ctx, setup.targets[part]).flatten(1))
-    return torch.cat(chunks).detach()
+    output_gradients = vmap(grad(loss))
+    n_out = conv.out_channels
+    result = torch.empty(len(x), n_out, setup.weight[0].numel())
+    # torch.func.grad ignores an enclosing no_grad for its own derivative;
+    # the no_grad only keeps autograd from recording the batched products.
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            part = slice(i, i + batch_size)
+            grad_out = output_gradients(conv_output[part], tuple(c[part] for c in context), setup.targets[part])
+            patches = nn.functional.unfold(
+                conv_input[part], conv.kernel_size, conv.dilation, conv.padding, conv.stride
+            )
+            torch.bmm(grad_out.reshape(len(grad_out), n_out, -1), patches.transpose(1, 2), out=result[part])
+    return result.flatten(1)
 
 
 def per_sample_gradients_loop(
