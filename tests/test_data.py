@@ -53,8 +53,11 @@ def _assert_valid(ds: Dataset, train: int, test: int, num_classes: int) -> None:
         assert x.reshape(n, -1).std(axis=1).min() > 0
 
 
+FILE_AND_DOWNLOAD_KINDS = {"imagefolder", "csv", "url", "torchvision"}  # tests/test_data_sources.py
+
+
 def test_registry_lists_every_kind():
-    assert set(DATASET_KINDS) == set(EXPECTED_CLASSES)
+    assert set(DATASET_KINDS) == set(EXPECTED_CLASSES) | FILE_AND_DOWNLOAD_KINDS
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED_CLASSES))
@@ -86,7 +89,7 @@ def test_generated_test_split_does_not_depend_on_train_size():
 
 def test_default_sizes_match_the_documented_ones():
     assert {
-        k: (dataset_options(k)["train"], dataset_options(k)["test"]) for k in DATASET_KINDS
+        k: (dataset_options(k)["train"], dataset_options(k)["test"]) for k in EXPECTED_CLASSES
     } == {
         "mnist": (2500, 500),
         "font_glyphs": (2500, 500),
@@ -216,7 +219,7 @@ def test_standardize_maps_a_constant_image_to_zeros():
 
 def test_unknown_kind_names_it_and_the_valid_kinds():
     with pytest.raises(
-        ValueError, match="unknown dataset kind 'xyz'; valid kinds: dots, font_glyphs"
+        ValueError, match="unknown dataset kind 'xyz'; valid kinds: csv, dots, font_glyphs"
     ):
         build_dataset("xyz", 0)
 

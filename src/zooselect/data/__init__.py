@@ -1,8 +1,12 @@
 """Datasets for the zoo benchmark: a registry of builders, splits, few-shot sampling, file I/O.
 
-Every builder makes a :class:`Dataset` of 32x32 uint8 RGB images from data
-that installed packages ship or from a seeded generator: nothing is
-downloaded, and the same ``seed`` and options give the same bytes. The
+The embedded builders make a :class:`Dataset` of 32x32 uint8 RGB images from
+data that installed packages ship or from a seeded generator: nothing is
+downloaded. The real-data builders read image files (``imagefolder``,
+``csv``), an archive at a URL verified by its sha256 (``url``) or a
+``torchvision`` dataset class, resized to ``image_size`` squared. For all of
+them the same ``seed`` and options give the same bytes, and labels are
+``0 .. C-1`` in sorted class-name order. The
 registry :data:`DATASET_KINDS` is the one place that knows the kind names;
 :func:`build_dataset` checks a kind and its options before building.
 
@@ -20,11 +24,13 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .dataset import Dataset, load_dataset, save_dataset, standardize
+from .files import csv_manifest, imagefolder, url_archive
 from .glyphs import font_glyphs
 from .packaged import mnist, sklearn_digits
 from .pictures import photo_patches, texture_crops
 from .procedural import dots, shapes
 from .sampling import fewshot_indices, sample_per_class
+from .torchvision_sets import torchvision_dataset
 
 __all__ = [
     "DATASET_KINDS",
@@ -48,6 +54,10 @@ DATASET_KINDS: dict[str, Callable[..., Dataset]] = {
     "shapes": shapes,
     "sklearn_digits": sklearn_digits,
     "dots": dots,
+    "imagefolder": imagefolder,
+    "csv": csv_manifest,
+    "url": url_archive,
+    "torchvision": torchvision_dataset,
 }
 
 

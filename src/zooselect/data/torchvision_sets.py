@@ -1,0 +1,156 @@
+"""Any image-classification dataset class of ``torchvision.datasets``, read whole into a Dataset.
+
+torchvision is imported only when the builder runs, so importing
+:mod:`zooselect.data` stays free of torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import sys
+from collections.abc import Mapping
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from .dataset import Dataset, check_count, rng_for
+from .images import check_test_fraction, require, seeded_split, square_array
+
+log = logging.getLogger(__name__)
+
+
+def _dataset_class(name: str) -> type:
+    import torchvision.datasets as tvd
+
+    names = sorted(
+        n
+        for n in tvd.__all__
+        if isinstance(getattr(tvd, n), type) and issubclass(getattr(tvd, n), tvd.VisionDataset)
+    )
+    if name in names:
+        return getattr(tvd, name)
+    lower = {n.lower(): n for n in names}
+    close = [lower[n] for n in difflib.get_close_matches(name.lower(), lower, n=5, cutoff=0.6)]
+    hint = f"close matches: {', '.join(close)}" if close else f"valid names: {', '.join(names)}"
+    raise ValueError(f"unknown torchvision dataset '{name}'; {hint}")
+
+
+def _split_args(
+    parameters: Mapping[str, object], train_args: object, test_args: object
+) -> tuple[dict, dict | None]:
+    for option, value in (("train_args", train_args), ("test_args", test_args)):
+        if value is not None and not isinstance(value, Mapping):
+            raise ValueError(f"option '{option}' must be a mapping of arguments, got {value!r}")
+    if "train" in parameters:
+        default_train, default_test = {"train": True}, {"train": False}
+    elif "split" in parameters:
+        default_train, default_test = {"split": "train"}, {"split": "test"}
+    else:
+        default_train, default_test = {}, None
+    train = dict(default_train if train_args is None else train_args)
+    test = default_test if test_args is None else dict(test_args)
+    return train, test
+
+
+def _read(dataset, size: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.empty((len(dataset), size, size, 3), np.uint8)
+    y = np.empty(len(dataset), np.int64)
+    for i in tqdm(range(len(dataset)), desc=what, file=sys.stderr, mininterval=10, disable=False):
+        image, label = dataset[i]
+        if not isinstance(image, Image.Image):
+            from torchvision.transforms.functional import to_pil_image
+
+            image = to_pil_image(image)
+        try:
+            y[i] = int(label)
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"{what}: sample {i} has label {label!r}, not a class index "
+                "(choose the target type in train_args / test_args)"
+            ) from e
+        x[i] = square_array(image, size)
+    return x, y
+
+
+def _class_names(dataset, labels: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Class names in sorted order, and old label -> new label."""
+    classes = getattr(dataset, "classes", None)
+    if not classes:
+        count = int(labels.max()) + 1 if len(labels) else 0
+        return [str(c) for c in range(count)], np.arange(count)
+    names = [str(c) for c in classes]
+    if len(set(names)) < len(names):
+        log.warning(
+            "%s has repeated class names: labels keep the dataset's order", type(dataset).__name__
+        )
+        return names, np.arange(len(names))
+    order = np.argsort(np.array(names), kind="stable")
+    relabel = np.empty(len(names), np.int64)
+    relabel[order] = np.arange(len(names))
+    return [names[i] for i in order], relabel
+
+
+def torchvision_dataset(
+    seed: int,
+    name: str | None = None,
+    root: str = "resources/torchvision",
+    download: bool = True,
+    train_args: dict | None = None,
+    test_args: dict | None = None,
+    image_size: int = 32,
+    test_fraction: float = 0.2,
+) -> Dataset:
+    """A dataset class of ``torchvision.datasets`` (CIFAR10, Flowers102, DTD, OxfordIIITPet, ...).
+
+    - ``name`` (required): the class name; an unknown name stops with the
+      close matches.
+    - ``root``: the folder torchvision keeps the files in (given to the
+      class when it takes a ``root`` argument).
+    - ``download``: let torchvision download missing files (given when the
+      class takes a ``download`` argument).
+    - ``train_args`` / ``test_args``: other constructor arguments for the
+      train and the test set, e.g. ``{"train": True}`` / ``{"train": False}``
+      or ``{"split": "train"}`` / ``{"split": "test"}``. Unset, they are
+      those two pairs for classes with a ``train`` or a ``split`` argument
+      (OxfordIIITPet, whose splits are "trainval" and "test", needs
+      ``train_args: {"split": "trainval"}``);
+      for other classes the train set is built from ``train_args`` (or no
+      arguments) and, while ``test_args`` is unset, split by ``test_fraction``.
+    - ``image_size``: side of the square images made (RGB, shorter side
+      scaled to it, centre-cropped).
+    - ``test_fraction``: fraction of each class drawn with ``seed`` for test,
+      used only when there is no test set (see above).
+
+    Every sample must be (image, integer label). Class names come from the
+    dataset's ``classes`` attribute, else "0" .. "C-1"; labels follow the
+    sorted class names.
+    """
+    require("name", name)
+    check_count("image_size", image_size, 1)
+    check_test_fraction(test_fraction)
+    cls = _dataset_class(name)
+    parameters = inspect.signature(cls).parameters
+    common = {k: v for k, v in (("root", root), ("download", download)) if k in parameters}
+    train_args, test_args = _split_args(parameters, train_args, test_args)
+    train = cls(**{**common, **train_args})
+    if len(train) == 0:
+        raise ValueError(f"{name} with {train_args} holds no samples")
+    x, y = _read(train, image_size, f"{name} train")
+    if test_args is None:
+        tr, te = seeded_split(y, test_fraction, rng_for("torchvision", seed, "split"))
+        x, y, x_test, y_test = x[tr], y[tr], x[te], y[te]
+    else:
+        x_test, y_test = _read(cls(**{**common, **test_args}), image_size, f"{name} test")
+    labels = np.concatenate([y, y_test])
+    classes, relabel = _class_names(train, labels)
+    if labels.min() < 0 or labels.max() >= len(classes):
+        raise ValueError(
+            f"{name}: labels fall outside 0..{len(classes) - 1} ({len(classes)} classes)"
+        )
+    y, y_test = relabel[y].astype(np.int64), relabel[y_test].astype(np.int64)
+    order_train = rng_for("torchvision", seed, "order_train").permutation(len(y))
+    order_test = rng_for("torchvision", seed, "order_test").permutation(len(y_test))
+    return Dataset(x[order_train], y[order_train], x_test[order_test], y_test[order_test], classes)
