@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Mapping
 
-from .zoo import build_zoo
+from .zoo import zoo_from_config
 
 
 class ConfigError(ValueError):
@@ -44,11 +44,21 @@ def check_dataset(section: str, name: str, spec: Mapping[str, Any]) -> None:
 def check_config(config: Mapping[str, Any]) -> None:
     """Raise ConfigError for the first problem found in a schema-valid config."""
     from .models import ARCHITECTURES
+    from .models.registry import valid_architectures
     from .scores import METHODS
 
     for section in ("sources", "targets"):
         for name, spec in config[section].items():
             check_dataset(section, name, spec)
+    for name, spec in config["sources"].items():
+        if "regimes" in spec:
+            raise ConfigError(f"sources.{name}: 'regimes' is for targets only")
+    for name, spec in config["targets"].items():
+        unknown = [r for r in spec.get("regimes", []) if r not in config["regimes"]]
+        if unknown:
+            raise ConfigError(
+                f"targets.{name}.regimes: {', '.join(unknown)} not in regimes ({', '.join(config['regimes'])})"
+            )
     both = set(config["sources"]) & set(config["targets"])
     if both:
         raise ConfigError(f"names used both as a source and a target: {_choices(both)}")
@@ -57,23 +67,20 @@ def check_config(config: Mapping[str, Any]) -> None:
         if arch not in ARCHITECTURES:
             raise ConfigError(
                 f"zoo.architectures: unknown architecture '{arch}'; valid architectures: "
-                f"{_choices(ARCHITECTURES)}"
+                f"{valid_architectures()}"
             )
     probe_arch = config.get("selection", {}).get("probe", {}).get("arch", "resnet")
     if probe_arch not in ARCHITECTURES:
         raise ConfigError(
             f"selection.probe.arch: unknown architecture '{probe_arch}'; valid architectures: "
-            f"{_choices(ARCHITECTURES)}"
+            f"{valid_architectures()}"
         )
     try:
-        zoo = build_zoo(
-            list(config["zoo"]["architectures"]),
-            list(config["sources"]),
-            list(config["zoo"].get("inits", ["scratch"])),
-            config["zoo"].get("generic", True),
-        )
+        zoo = zoo_from_config(config)
     except ValueError as error:
         raise ConfigError(f"zoo: {error}") from error
+    if config["zoo"].get("multidomain", {}).get("variants") and "multidomain" not in config["training"]:
+        raise ConfigError("training.multidomain: a schedule is needed when zoo.multidomain.variants is set")
     baseline = config["zoo"]["baseline"]
     if baseline not in zoo:
         raise ConfigError(f"zoo.baseline: unknown expert '{baseline}'; valid experts: {_choices(zoo)}")

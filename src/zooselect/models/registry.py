@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Callable
 
 from torch import nn
 
 from .densenet import DenseNet
 from .resnet import ResNet
+from .torchvision_models import TORCHVISION_ARCHITECTURES, natural_key
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "resnet": ResNet,
     "densenet": DenseNet,
+    **TORCHVISION_ARCHITECTURES,  # resnet18 … resnet152, densenet121 … densenet201 (option: weights)
 }
+
+
+def valid_architectures() -> str:
+    """The names for an error message: ours, then torchvision's (resnet18 before resnet101)."""
+    ours = sorted((name for name in ARCHITECTURES if name not in TORCHVISION_ARCHITECTURES), key=natural_key)
+    theirs = sorted((name for name in ARCHITECTURES if name in TORCHVISION_ARCHITECTURES), key=natural_key)
+    listing = ", ".join(ours)
+    if theirs:
+        listing += f"; torchvision's: {', '.join(theirs)}"
+    return listing
 
 
 def create_model(arch: str, num_classes: int, **options: Any) -> nn.Module:
@@ -22,9 +35,9 @@ def create_model(arch: str, num_classes: int, **options: Any) -> nn.Module:
     layer) and a linear ``head``.
     """
     if arch not in ARCHITECTURES:
-        raise ValueError(
-            f"unknown architecture '{arch}'; valid architectures: {', '.join(sorted(ARCHITECTURES))}"
-        )
+        close = difflib.get_close_matches(str(arch), list(ARCHITECTURES), n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise ValueError(f"unknown architecture '{arch}'{hint}; valid architectures: {valid_architectures()}")
     try:
         return ARCHITECTURES[arch](num_classes=num_classes, **options)
     except TypeError as error:
