@@ -6,7 +6,12 @@ from snakemake.utils import min_version
 min_version("9.1")
 
 
-configfile: "config/config.yaml"
+# The embedded default, unless a config is given with --configfile: that one
+# then replaces it instead of being merged into it (a merge would add the
+# default's datasets to e.g. config/paper.yaml).
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
@@ -21,4 +26,4 @@ include: "rules/aggregate.smk"
 rule all:
     default_target: True
     input:
-        "results/summary.csv",
+        get_final_outputs(),

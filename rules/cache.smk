@@ -1,26 +1,54 @@
-rule extract_cache:
-    input:
-        checkpoint=get_expert_checkpoint,
-        dataset=get_target_dataset,
-        split=get_regime_split,
-    output:
-        "results/cache/{target}/{regime}/{expert}.h5",
-    log:
-        "results/logs/cache/{target}/{regime}/{expert}.log",
-    benchmark:
-        "results/benchmarks/cache/{target}/{regime}/{expert}.tsv"
-    conda:
-        "../envs/zooselect.yaml"
-    threads: 1
-    resources:
-        gpu=1,
-    params:
-        images_per_class=config["selection"]["images_per_class"],
-        gradient_dim=get_gradient_dim,
-        gradient_ridge=config["selection"]["gradient_ridge"],
-        seed=config["seed"],
-    script:
-        "../workflow/scripts/extract_cache.py"
+# One cache per (target, regime, expert). jobs.granularity decides whether a
+# job makes one of them or all of one expert's (see common.smk).
+if BY_EXPERT:
+
+    rule extract_cache:
+        input:
+            unpack(get_task_inputs),
+        output:
+            caches=task_files("results/cache/{target}/{regime}/{{expert}}.h5"),
+        log:
+            "results/logs/cache/{expert}.log",
+        benchmark:
+            "results/benchmarks/cache/{expert}.tsv"
+        conda:
+            "../envs/zooselect.yaml"
+        threads: 1
+        resources:
+            gpu=1,
+        params:
+            tasks=get_expert_tasks,
+            images_per_class=config["selection"]["images_per_class"],
+            gradient_dim=get_gradient_dim,
+            gradient_ridge=config["selection"]["gradient_ridge"],
+            seed=config["seed"],
+        script:
+            "../workflow/scripts/extract_cache.py"
+
+else:
+
+    rule extract_cache:
+        input:
+            unpack(get_task_inputs),
+        output:
+            caches="results/cache/{target}/{regime}/{expert}.h5",
+        log:
+            "results/logs/cache/{target}/{regime}/{expert}.log",
+        benchmark:
+            "results/benchmarks/cache/{target}/{regime}/{expert}.tsv"
+        conda:
+            "../envs/zooselect.yaml"
+        threads: 1
+        resources:
+            gpu=1,
+        params:
+            tasks=get_expert_tasks,
+            images_per_class=config["selection"]["images_per_class"],
+            gradient_dim=get_gradient_dim,
+            gradient_ridge=config["selection"]["gradient_ridge"],
+            seed=config["seed"],
+        script:
+            "../workflow/scripts/extract_cache.py"
 
 
 rule extract_source_means:

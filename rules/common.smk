@@ -14,7 +14,12 @@ sys.path.append(str(Path(workflow.basedir) / "src"))
 
 from zooselect.config import check_config
 from zooselect.scores import METHODS as METHOD_REGISTRY
-from zooselect.zoo import build_zoo
+from zooselect.zoo import (
+    MULTI_DOMAIN,
+    SINGLE_DOMAIN,
+    multidomain_entries,
+    zoo_from_config,
+)
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 check_config(config)
@@ -25,8 +30,19 @@ DATASETS = SOURCES + TARGETS
 REGIMES = list(config["regimes"])
 ARCHS = list(config["zoo"]["architectures"])
 METHODS = list(config["methods"])
-ZOO = build_zoo(ARCHS, SOURCES, config["zoo"]["inits"], config["zoo"]["generic"])
+ZOO = zoo_from_config(config)
 EXPERTS = list(ZOO)
+VARIANTS = list(config["zoo"]["multidomain"]["variants"])
+# Cache extraction and fine-tuning: one job per (target, regime, expert), or
+# one per expert doing all its (target, regime) pairs (config jobs.granularity).
+BY_EXPERT = config["jobs"]["granularity"] == "expert"
+# (target, regime) pairs: every regime, unless a target names its own (e.g.
+# the paper's few-shot-only targets).
+TASKS = [
+    (target, regime)
+    for target, spec in config["targets"].items()
+    for regime in spec.get("regimes", REGIMES)
+]
 # Methods that read more than a cache's features, probabilities and labels.
 METHOD_INPUTS = {method: set(METHOD_REGISTRY[method].inputs) for method in METHODS}
 GRADIENTS_NEEDED = any("gradients" in inputs for inputs in METHOD_INPUTS.values())
@@ -43,6 +59,7 @@ wildcard_constraints:
     regime=alternation(REGIMES),
     arch=alternation(ARCHS),
     init="scratch|generic",
+    variant="multibn|adapter",
     expert=alternation(EXPERTS),
     method=alternation(METHODS),
 
@@ -58,8 +75,24 @@ def checkpoint_file(expert):
     return f"results/experts/{expert}.pt"
 
 
+def split_file(target, regime):
+    return f"results/data/{target}/{regime}.json"
+
+
 def get_final_outputs():
-    return ["results/summary.csv"]
+    return [
+        "results/summary.csv",
+        "results/tables/source_accuracy.csv",
+        "results/tables/multidomain_accuracy.csv",
+    ]
+
+
+def task_files(pattern):
+    """An expert job's outputs, one per (target, regime), for jobs.granularity: expert.
+
+    `pattern` has {target} and {regime}, and {{expert}} left for the wildcard.
+    """
+    return [pattern.format(target=target, regime=regime) for target, regime in TASKS]
 
 
 # ---- input functions ----------------------------------------------------
@@ -74,7 +107,30 @@ def get_source_datasets(wildcards):
 
 
 def get_generic_datasets(wildcards):
+    return [dataset_file(source) for source in ZOO[f"{wildcards.arch}-generic"].sources]
+
+
+def get_all_source_datasets(wildcards):
     return [dataset_file(source) for source in SOURCES]
+
+
+def get_expert_tasks(wildcards):
+    """The (target, regime) pairs a cache or fine-tuning job does, as dicts."""
+    if "target" in wildcards.keys():
+        pairs = [(wildcards.target, wildcards.regime)]
+    else:
+        pairs = TASKS
+    return [{"target": target, "regime": regime} for target, regime in pairs]
+
+
+def get_task_inputs(wildcards):
+    """An expert job's checkpoint, and the dataset and split of each of its tasks."""
+    tasks = get_expert_tasks(wildcards)
+    return {
+        "checkpoint": checkpoint_file(wildcards.expert),
+        "datasets": [dataset_file(task["target"]) for task in tasks],
+        "splits": [split_file(task["target"], task["regime"]) for task in tasks],
+    }
 
 
 def get_init_checkpoint(wildcards):
@@ -89,7 +145,7 @@ def get_expert_checkpoint(wildcards):
 
 
 def get_regime_split(wildcards):
-    return f"results/data/{wildcards.target}/{wildcards.regime}.json"
+    return split_file(wildcards.target, wildcards.regime)
 
 
 def get_score_inputs(wildcards):
@@ -116,25 +172,46 @@ def get_expert_source_datasets(wildcards):
     return [dataset_file(source) for source in ZOO[wildcards.expert].sources]
 
 
+def per_task(pattern, **wildcards):
+    """`pattern` expanded for every (target, regime) of TASKS and the given wildcards."""
+    return [
+        path
+        for target, regime in TASKS
+        for path in expand(pattern, target=target, regime=regime, **wildcards)
+    ]
+
+
 def get_summary_inputs(wildcards):
     return {
-        "scores": expand(
-            "results/scores/{target}/{regime}/{method}.csv",
-            target=TARGETS,
-            regime=REGIMES,
-            method=METHODS,
+        "scores": per_task(
+            "results/scores/{target}/{regime}/{method}.csv", method=METHODS
         ),
-        "finetune": expand(
-            "results/finetune/{target}/{regime}/{expert}.csv",
-            target=TARGETS,
-            regime=REGIMES,
-            expert=EXPERTS,
+        "finetune": per_task(
+            "results/finetune/{target}/{regime}/{expert}.csv", expert=EXPERTS
         ),
-        "caches": expand(
-            "results/cache/{target}/{regime}/{expert}.h5",
-            target=TARGETS,
-            regime=REGIMES,
-            expert=EXPERTS,
+        "caches": per_task(
+            "results/cache/{target}/{regime}/{expert}.h5", expert=EXPERTS
+        ),
+    }
+
+
+def get_single_domain_experts():
+    """The single-domain zoo's experts as plain dicts (name, arch, sources, init)."""
+    return [
+        {"name": e.name, "arch": e.arch, "sources": list(e.sources), "init": e.init}
+        for e in ZOO.values()
+        if e.zoo == SINGLE_DOMAIN
+    ]
+
+
+def get_zoo_table_inputs(wildcards):
+    """Training metrics of the single-domain experts and of each multi-domain variant."""
+    return {
+        "experts": [
+            f"results/experts/{e['name']}.json" for e in get_single_domain_experts()
+        ],
+        "multidomain": expand(
+            "results/experts/multidomain/{variant}.json", variant=VARIANTS
         ),
     }
 
@@ -159,7 +236,17 @@ def get_arch_options(wildcards):
 
 
 def get_finetune_epochs(wildcards):
-    return config["finetune"]["epochs"][wildcards.regime]
+    """Epochs per regime, for the regimes of the job's tasks only."""
+    regimes = {task["regime"] for task in get_expert_tasks(wildcards)}
+    return {regime: config["finetune"]["epochs"][regime] for regime in sorted(regimes)}
+
+
+def get_expert_schedule(wildcards):
+    """training.from_generic for experts initialised from the generic one, else training.expert."""
+    training = config["training"]
+    if wildcards.init == "generic" and "from_generic" in training:
+        return training["from_generic"]
+    return training["expert"]
 
 
 def get_method_options(wildcards):
@@ -183,3 +270,19 @@ def get_trained_expert(wildcards):
         name = f"{wildcards.arch}-generic"
     expert = ZOO[name]
     return {"name": expert.name, "sources": list(expert.sources), "init": expert.init}
+
+
+def get_variant(wildcards):
+    return wildcards.variant
+
+
+def get_multidomain_entries(wildcards):
+    return multidomain_entries(wildcards.variant, SOURCES)
+
+
+def get_zoos():
+    """Expert names per zoo, for the summary: each zoo is judged on its own."""
+    zoos = {SINGLE_DOMAIN: [e.name for e in ZOO.values() if e.zoo == SINGLE_DOMAIN]}
+    if VARIANTS:
+        zoos[MULTI_DOMAIN] = [e.name for e in ZOO.values() if e.zoo == MULTI_DOMAIN]
+    return zoos

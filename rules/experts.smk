@@ -47,7 +47,68 @@ rule train_expert:
     params:
         expert=get_trained_expert,
         arch_options=get_arch_options,
-        schedule=config["training"]["expert"],
+        schedule=get_expert_schedule,
         seed=config["seed"],
     script:
         "../workflow/scripts/train_expert.py"
+
+
+# The multi-domain expert: one ResNet per variant trained on every source;
+# the job writes one ordinary ResNet checkpoint per zoo entry (a domain's
+# parameters), so caches and fine-tuning treat entries like any expert.
+
+
+rule train_multidomain_expert:
+    input:
+        datasets=get_all_source_datasets,
+    output:
+        checkpoints=expand("results/experts/{{variant}}-{source}.pt", source=SOURCES),
+        metrics="results/experts/multidomain/{variant}.json",
+    log:
+        "results/logs/experts/multidomain/{variant}.log",
+    benchmark:
+        "results/benchmarks/experts/multidomain/{variant}.tsv"
+    priority: 10
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        variant=get_variant,
+        sources=SOURCES,
+        entries=get_multidomain_entries,
+        arch_options=config["zoo"]["multidomain"]["options"],
+        images_per_domain=config["zoo"]["multidomain"]["images_per_domain"],
+        schedule=config["training"].get("multidomain"),
+        seed=config["seed"],
+    script:
+        "../workflow/scripts/train_multidomain.py"
+
+
+rule train_shared_expert:
+    input:
+        datasets=get_all_source_datasets,
+    output:
+        checkpoints=["results/experts/shared-all.pt"],
+        metrics="results/experts/multidomain/shared.json",
+    log:
+        "results/logs/experts/multidomain/shared.log",
+    benchmark:
+        "results/benchmarks/experts/multidomain/shared.tsv"
+    priority: 10
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        variant="shared",
+        sources=SOURCES,
+        entries=["shared-all"],
+        arch_options=config["zoo"]["multidomain"]["options"],
+        images_per_domain=config["zoo"]["multidomain"]["images_per_domain"],
+        schedule=config["training"].get("multidomain"),
+        seed=config["seed"],
+    script:
+        "../workflow/scripts/train_multidomain.py"

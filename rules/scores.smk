@@ -10,5 +10,6 @@ rule score_experts:
     threads: 1
     params:
         options=get_method_options,
+        zoos=get_zoos(),
     script:
         "../workflow/scripts/score_experts.py"

@@ -1,7 +1,9 @@
 """The real snakemake on a tiny config: files made, and re-runs planned exactly.
 
-One module-scoped run (2 experts, 1 target, full and 5-shot) takes about a
-minute on a 2-core machine; every test here reads what it made.
+One module-scoped run (a single-domain zoo of 3 experts and a multi-domain
+zoo of 2 entries, 1 target, full and 5-shot, one job per expert) takes about
+a minute on a 2-core machine; every test here reads what it made. Dry runs
+check the other job granularity and the paper's configuration.
 """
 
 import copy
@@ -30,14 +32,18 @@ TINY = {
     "regimes": ["full", "5shot"],
     "zoo": {
         "architectures": {"resnet": {"width": 8}},
-        "inits": ["scratch"],
+        "inits": ["scratch", "generic"],
         "generic": True,
         "baseline": "resnet-generic",
+        "multidomain": {"variants": ["shared", "multibn"], "options": {"width": 8}, "images_per_domain": 64},
     },
     "training": {
         "expert": {"steps": 20, "batch_size": 32, "lr": 0.05},
         "generic": {"steps": 30, "batch_size": 32, "lr": 0.05},
+        "from_generic": {"steps": 10, "batch_size": 32, "lr": 0.02},
+        "multidomain": {"steps": 20, "batch_size": 32, "lr": 0.05},
     },
+    "jobs": {"granularity": "expert"},
     "selection": {
         "images_per_class": 10,
         "source_images_per_class": 5,
@@ -75,19 +81,22 @@ def planned_jobs(workdir: Path) -> dict[str, int]:
 def workdir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny")
     write_config(workdir, TINY)
-    result = snakemake(workdir, "results/summary.csv")
+    result = snakemake(workdir)  # the default target: the summary and the zoo tables
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
+
+
+EXPERTS = {"resnet-generic", "resnet-shapes-scratch", "resnet-shapes-generic", "shared-all", "multibn-shapes"}
 
 
 def test_run_makes_every_stage_file(workdir):
     results = workdir / "results"
     assert (results / "data" / "dots" / "dataset.npz").exists()
-    assert {p.name for p in (results / "experts").glob("*.pt")} == {"resnet-generic.pt", "resnet-shapes-scratch.pt"}
+    assert {p.stem for p in (results / "experts").glob("*.pt")} == EXPERTS
     caches = sorted((results / "cache").rglob("*.h5"))
-    assert len(caches) == 4  # 2 regimes x 2 experts
+    assert len(caches) == 2 * len(EXPERTS)  # 2 regimes x every zoo entry
     scores = pd.read_csv(results / "scores" / "dots" / "5shot" / "lfc.csv")
-    assert list(scores.columns) == ["expert", "score", "seconds"] and len(scores) == 2
+    assert list(scores.columns) == ["expert", "score", "seconds"] and set(scores.expert) == EXPERTS
     finetune = pd.read_csv(results / "finetune" / "dots" / "full" / "resnet-generic.csv")
     assert list(finetune.columns[:4]) == ["expert", "lr", "test_accuracy", "seconds"]
 
@@ -99,8 +108,9 @@ def test_summary_has_a_row_per_target_regime_method_and_mean_rows(workdir):
                "topk_finetune_seconds", "brute_force_seconds"]
     assert list(summary.columns) == columns
     per_target = summary[summary.target != "mean"]
-    assert len(per_target) == 1 * 2 * len(METHODS)
-    assert len(summary[summary.target == "mean"]) == 2 * len(METHODS)
+    assert len(per_target) == 2 * 1 * 2 * len(METHODS)  # zoos x targets x regimes x methods
+    assert set(summary.zoo) == {"single_domain", "multi_domain"}
+    assert len(summary[summary.target == "mean"]) == 2 * 2 * len(METHODS)
     assert (summary.brute_force_seconds > 0).all() and (summary.selection_seconds > 0).all()
     assert (summary.best_gain >= summary.top1_gain - 1e-12).all()
 
@@ -114,7 +124,8 @@ def test_changing_the_learning_rate_grid_plans_only_finetune_and_aggregate(workd
     config["finetune"]["lrs"] = [0.05, 0.1]
     write_config(workdir, config)
     try:
-        assert planned_jobs(workdir) == {"finetune_expert": 4, "aggregate": 1}
+        # one fine-tuning job per expert, each doing both regimes
+        assert planned_jobs(workdir) == {"finetune_expert": len(EXPERTS), "aggregate": 1}
     finally:
         write_config(workdir, TINY)
 
@@ -158,3 +169,50 @@ def test_bad_config_stops_at_start_up_with_a_clear_message(tmp_path, edit, messa
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_zoo_tables_compare_initialisations_and_variants(workdir):
+    source = pd.read_csv(workdir / "results" / "tables" / "source_accuracy.csv")
+    assert list(source.columns) == ["source", "resnet_scratch", "resnet_generic"]
+    assert list(source.source) == ["shapes", "all (generic expert)"]
+    assert source.loc[0, ["resnet_scratch", "resnet_generic"]].between(0, 1).all()
+    multi = pd.read_csv(workdir / "results" / "tables" / "multidomain_accuracy.csv")
+    assert list(multi.columns) == ["domain", "single_domain", "shared", "multibn"]
+    assert multi.loc[0, ["single_domain", "shared", "multibn"]].between(0, 1).all()
+
+
+def test_task_granularity_plans_one_job_per_target_regime_expert(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["jobs"] = {"granularity": "task"}
+    write_config(tmp_path, config)
+    planned = planned_jobs(tmp_path)
+    assert planned["extract_cache"] == planned["finetune_expert"] == 2 * len(EXPERTS)
+    assert planned["train_expert"] == 2 and planned["train_multidomain_expert"] == 1
+
+
+def test_paper_configuration_plans_the_paper_benchmark(tmp_path):
+    """config/paper.yaml: 8 sources, 8 targets in 3 regimes and 3 few-shot-only
+    targets in 2, two torchvision architectures x 7 sources x 2 initialisations
+    (ImageNet is the generic expert's source), and a multi-domain zoo of
+    1 + 8 + 8 entries: 2 + 28 + 17 = 47 experts, 8 x 3 + 3 x 2 = 30 tasks."""
+    result = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "paper.yaml"))
+    assert result.returncode == 0, result.stderr[-4000:]
+    table = (result.stdout + result.stderr).split("Job stats:", 1)[1]
+    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE)}
+    assert planned == {
+        "prepare_dataset": 19,
+        "split_regime": 30,
+        "train_generic_expert": 2,
+        "train_expert": 28,
+        "train_multidomain_expert": 2,
+        "train_shared_expert": 1,
+        "extract_source_means": 47,
+        "extract_cache": 30 * 47,
+        "finetune_expert": 30 * 47,
+        "train_probe": 30,
+        "score_experts": 30 * 17,
+        "aggregate": 1,
+        "zoo_tables": 1,
+        "all": 1,
+        "total": 3492,
+    }

@@ -187,11 +187,14 @@ def summarize_selection(
     selection_seconds: float,
     brute_force_seconds: float,
     topk_finetune_seconds: float = float("nan"),
+    baseline_accuracy: float | None = None,
 ) -> dict:
     """All ranking metrics of one method on one (target, regime).
 
     `scores` and `accuracies` are Series indexed by expert name; `baseline`
-    is the baseline (generic) expert's name and must be in `accuracies`.
+    is the baseline (generic) expert's name and must be in `accuracies`,
+    unless `baseline_accuracy` gives its accuracy (a baseline outside the
+    zoo being judged, e.g. the generic expert for the multi-domain zoo).
     Returns a dict with exactly the keys spearman, pearson, kendall,
     weighted_tau, top1_gain, top3_gain, best_gain, regret_at_3,
     trials_to_best, selection_seconds, topk_finetune_seconds,
@@ -199,6 +202,11 @@ def summarize_selection(
     """
     if not isinstance(scores, pd.Series) or not isinstance(accuracies, pd.Series):
         raise ValueError("summarize_selection needs scores and accuracies as pandas Series indexed by expert")
+    if baseline_accuracy is not None:
+        return _selection_metrics(
+            scores, accuracies, float(baseline_accuracy),
+            selection_seconds, brute_force_seconds, topk_finetune_seconds,
+        )
     if baseline not in accuracies.index:
         raise ValueError(
             f"baseline expert {baseline!r} has no fine-tuned accuracy; "
@@ -207,6 +215,15 @@ def summarize_selection(
     baseline_accuracy = accuracies.loc[baseline]
     if isinstance(baseline_accuracy, pd.Series):
         raise ValueError(f"baseline expert {baseline!r} is listed more than once in accuracies")
+    return _selection_metrics(
+        scores, accuracies, float(baseline_accuracy),
+        selection_seconds, brute_force_seconds, topk_finetune_seconds,
+    )
+
+
+def _selection_metrics(
+    scores, accuracies, baseline_accuracy, selection_seconds, brute_force_seconds, topk_finetune_seconds
+) -> dict:
     return {
         "spearman": spearman(scores, accuracies),
         "pearson": pearson(scores, accuracies),

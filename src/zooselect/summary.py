@@ -68,32 +68,44 @@ def build_summary(
     accuracies: pd.DataFrame,
     cache_seconds: pd.DataFrame,
     baseline: str,
-    zoo: str = ZOO_SINGLE,
+    zoos: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
-    """The summary table.
+    """The summary table, one block of rows per zoo.
 
     scores: target, regime, method, expert, score, seconds.
     accuracies: target, regime, expert, accuracy, seconds (from ``expert_accuracies``).
     cache_seconds: target, regime, expert, seconds (cache extraction).
+    zoos: zoo name -> its experts; each zoo is judged on its own, its gains
+    measured against `baseline` (which need not belong to it). Default: one
+    zoo, "single_domain", of every expert scored.
     selection_seconds = cache extraction of every expert + the method's scoring;
     topk_finetune_seconds = fine-tuning the method's 3 highest-scored experts;
     brute_force_seconds = fine-tuning every expert at every learning rate.
     """
+    if zoos is None:
+        zoos = {ZOO_SINGLE: sorted(scores.expert.unique())}
     rows = []
     for (target, regime, method), group in scores.groupby(["target", "regime", "method"], sort=True):
-        acc = accuracies[(accuracies.target == target) & (accuracies.regime == regime)]
+        acc = accuracies[(accuracies.target == target) & (accuracies.regime == regime)].set_index("expert")
         caches = cache_seconds[(cache_seconds.target == target) & (cache_seconds.regime == regime)]
-        expert_scores = group.set_index("expert")["score"]
-        seconds = acc.set_index("expert")["seconds"]
-        metrics = summarize_selection(
-            scores=expert_scores,
-            accuracies=acc.set_index("expert")["accuracy"],
-            baseline=baseline,
-            selection_seconds=float(caches.seconds.sum() + group.seconds.sum()),
-            brute_force_seconds=float(seconds.sum()),
-            topk_finetune_seconds=float(seconds.loc[top_k_experts(expert_scores, 3)].sum()),
-        )
-        rows.append({"zoo": zoo, "target": target, "regime": regime, "method": method, **metrics})
+        if baseline not in acc.index:
+            raise ValueError(f"baseline expert {baseline!r} has no fine-tuned accuracy on {target}/{regime}")
+        for zoo, members in zoos.items():
+            in_zoo = group[group.expert.isin(members)]
+            expert_scores = in_zoo.set_index("expert")["score"]
+            seconds = acc.loc[expert_scores.index, "seconds"]
+            metrics = summarize_selection(
+                scores=expert_scores,
+                accuracies=acc.loc[expert_scores.index, "accuracy"],
+                baseline=baseline,
+                baseline_accuracy=float(acc.loc[baseline, "accuracy"]),
+                selection_seconds=float(
+                    caches[caches.expert.isin(members)].seconds.sum() + in_zoo.seconds.sum()
+                ),
+                brute_force_seconds=float(seconds.sum()),
+                topk_finetune_seconds=float(seconds.loc[top_k_experts(expert_scores, 3)].sum()),
+            )
+            rows.append({"zoo": zoo, "target": target, "regime": regime, "method": method, **metrics})
     per_target = pd.DataFrame(rows, columns=KEY + METRICS)
     means = (
         per_target.groupby(["zoo", "regime", "method"], sort=True)[METRICS]

@@ -118,6 +118,23 @@ def epochs_to_steps(epochs: int, num_images: int, batch_size: int) -> int:
     return max(1, epochs * math.ceil(num_images / min(batch_size, num_images)))
 
 
+def schedule_from_config(config: dict, num_images: int) -> Schedule:
+    """A Schedule from a config's schedule section, which gives ``steps`` or ``epochs``.
+
+    ``epochs`` are passes over ``num_images`` (the training images the job
+    actually has), converted with ``epochs_to_steps``.
+    """
+    options = dict(config)
+    epochs = options.pop("epochs", None)
+    if epochs is not None:
+        if "steps" in options:
+            raise ValueError(f"a schedule gives steps or epochs, not both: {config}")
+        options["steps"] = epochs_to_steps(epochs, num_images, options["batch_size"])
+    if "milestones" in options:
+        options["milestones"] = tuple(options["milestones"])
+    return Schedule(**options)
+
+
 def _batches(num_images: int, batch_size: int, steps: int, generator: torch.Generator):
     """Yield ``steps`` index batches from a stream of seeded permutations."""
     batch_size = min(batch_size, num_images)

@@ -1,9 +1,18 @@
 """The zoo's names: which experts a config builds and how their names read.
 
-Single-domain experts are ``{arch}-{source}-{init}`` (``resnet-mnist-scratch``),
-the generic expert of an architecture, trained on the union of the sources,
-is ``{arch}-generic``. Names of architectures and sources use lowercase
-letters, digits and underscores only, so ``-`` joins them unambiguously.
+Two zoos, judged separately (as in the paper):
+
+- the single-domain zoo: ``{arch}-{source}-{init}`` (``resnet-mnist-scratch``,
+  ``resnet-mnist-generic``) and the generic expert of each architecture,
+  ``{arch}-generic``, trained on the union of the sources (or on the sources
+  the config names, e.g. only ImageNet in the paper's configuration);
+- the multi-domain zoo: one ResNet trained on all sources at once, whose
+  domain-specific parameters are each an entry, ``{variant}-{domain}``
+  (``multibn-mnist``, ``adapter-mnist``); the ``shared`` variant has no
+  domain-specific parameters but its heads, so it is one entry, ``shared-all``.
+
+Names of architectures, sources and variants use lowercase letters, digits
+and underscores only, so ``-`` joins them unambiguously.
 """
 
 from __future__ import annotations
@@ -13,6 +22,10 @@ from dataclasses import dataclass
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 INITS = ("scratch", "generic")
+MULTIDOMAIN_VARIANTS = ("shared", "multibn", "adapter")
+MULTIDOMAIN_ARCH = "resnet"  # the multi-domain expert is a ResNet (models.multidomain)
+SHARED_ENTRY = "shared-all"
+SINGLE_DOMAIN, MULTI_DOMAIN = "single_domain", "multi_domain"
 
 
 @dataclass(frozen=True)
@@ -22,7 +35,9 @@ class Expert:
     name: str
     arch: str
     sources: tuple[str, ...]
-    init: str  # "scratch", or "generic": initialised from the generic expert of its arch
+    init: str  # "scratch", "generic" (from the generic expert of its arch), or "multidomain"
+    zoo: str = SINGLE_DOMAIN  # which zoo it is judged in
+    variant: str = ""  # the multi-domain variant, for multi-domain entries
 
 
 def generic_name(arch: str) -> str:
@@ -31,6 +46,17 @@ def generic_name(arch: str) -> str:
 
 def single_domain_name(arch: str, source: str, init: str) -> str:
     return f"{arch}-{source}-{init}"
+
+
+def multidomain_entries(variant: str, sources: list[str]) -> list[str]:
+    """The zoo entries a multi-domain variant produces, in source order."""
+    if variant not in MULTIDOMAIN_VARIANTS:
+        raise ValueError(
+            f"unknown multi-domain variant '{variant}'; valid variants: {', '.join(MULTIDOMAIN_VARIANTS)}"
+        )
+    if variant == "shared":
+        return [SHARED_ENTRY]
+    return [f"{variant}-{source}" for source in sources]
 
 
 def check_name(kind: str, name: str) -> None:
@@ -42,9 +68,27 @@ def check_name(kind: str, name: str) -> None:
 
 
 def build_zoo(
-    archs: list[str], sources: list[str], inits: list[str], generic: bool = True
+    archs: list[str],
+    sources: list[str],
+    inits: list[str],
+    generic: bool = True,
+    variants: list[str] = (),
+    generic_sources: list[str] | None = None,
 ) -> dict[str, Expert]:
-    """All experts of the single-domain zoo, by name, in a stable order."""
+    """Every zoo entry by name, in a stable order: single-domain, then multi-domain.
+
+    The generic expert trains on `generic_sources` (default: every source).
+    When they name a single source (the paper's ImageNet expert), the generic
+    expert *is* that source's expert, so no single-domain expert of that
+    source is added.
+    """
+    only_source = list(generic_sources) if generic_sources is not None and len(generic_sources) == 1 else None
+    generic_sources = list(sources) if generic_sources is None else list(generic_sources)
+    unknown = sorted(set(generic_sources) - set(sources))
+    if unknown or not generic_sources:
+        raise ValueError(
+            f"generic_sources must be a non-empty list of sources; unknown: {', '.join(unknown)}"
+        )
     for arch in archs:
         check_name("architecture", arch)
     for source in sources:
@@ -57,9 +101,30 @@ def build_zoo(
     zoo: dict[str, Expert] = {}
     for arch in archs:
         if generic:
-            zoo[generic_name(arch)] = Expert(generic_name(arch), arch, tuple(sources), "scratch")
+            zoo[generic_name(arch)] = Expert(generic_name(arch), arch, tuple(generic_sources), "scratch")
         for source in sources:
+            if generic and only_source == [source]:
+                continue  # the generic expert is this source's expert
             for init in inits:
                 name = single_domain_name(arch, source, init)
                 zoo[name] = Expert(name, arch, (source,), init)
+    if "all" in sources and variants:
+        raise ValueError(f"a source named 'all' would clash with the multi-domain entry '{SHARED_ENTRY}'")
+    for variant in variants:
+        for name in multidomain_entries(variant, sources):
+            domain_sources = tuple(sources) if name == SHARED_ENTRY else (name.split("-", 1)[1],)
+            zoo[name] = Expert(name, MULTIDOMAIN_ARCH, domain_sources, "multidomain", MULTI_DOMAIN, variant)
     return zoo
+
+
+def zoo_from_config(config) -> dict[str, Expert]:
+    """The zoo a (schema-validated) workflow config builds."""
+    zoo_config = config["zoo"]
+    return build_zoo(
+        list(zoo_config["architectures"]),
+        list(config["sources"]),
+        list(zoo_config.get("inits", ["scratch"])),
+        zoo_config.get("generic", True),
+        list(zoo_config.get("multidomain", {}).get("variants", [])),
+        zoo_config.get("generic_sources"),
+    )

@@ -18,7 +18,7 @@ cache_seconds = pd.DataFrame(
         for path in snakemake.input.caches
     ]
 )
-summary = build_summary(scores, accuracies, cache_seconds, snakemake.params.baseline)
+summary = build_summary(scores, accuracies, cache_seconds, snakemake.params.baseline, snakemake.params.zoos)
 write_csv(snakemake.output.summary, summary)
 log.info("wrote %s (%d rows)", snakemake.output.summary, len(summary))
 means = summary[summary.target == "mean"]

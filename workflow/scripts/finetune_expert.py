@@ -1,4 +1,4 @@
-"""Fine-tune one expert on one (target, regime) at every learning rate of the grid."""
+"""Fine-tune one expert on each of the job's (target, regime) tasks at every learning rate of the grid."""
 
 import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
@@ -13,36 +13,43 @@ from zooselect.seeding import derive_seed
 from zooselect.training import Schedule, epochs_to_steps, finetune, to_tensor
 
 log = start_job(snakemake, uses_torch=True)
-target, regime, expert = (snakemake.wildcards[k] for k in ("target", "regime", "expert"))
 params = snakemake.params
-dataset = load_dataset(snakemake.input.dataset)
-indices = np.asarray(read_json(snakemake.input.split)["train_indices"])
-x_train, y_train = to_tensor(dataset.x_train[indices]), torch.from_numpy(dataset.y_train[indices])
-x_test, y_test = to_tensor(dataset.x_test), torch.from_numpy(dataset.y_test)
+expert = snakemake.wildcards.expert
 pretrained, _ = load_checkpoint(snakemake.input.checkpoint)
 pretrained = pretrained.to(memory_format=torch.channels_last)
+datasets = {}  # each target's dataset is read once per job
 
-rows = []
-for lr in params.lrs:
-    schedule = Schedule(
-        steps=epochs_to_steps(params.epochs, len(indices), params.batch_size),
-        batch_size=params.batch_size,
-        lr=lr,
-        momentum=params.momentum,
-        weight_decay=params.weight_decay,
-        milestones=tuple(params.milestones),
-    )
-    result = finetune(
-        pretrained,
-        x_train,
-        y_train,
-        x_test,
-        y_test,
-        dataset.num_classes,
-        schedule,
-        seed=derive_seed(params.seed, "finetune", target, regime, expert, lr),
-        description=f"{expert} on {target}/{regime} lr={lr}",
-    )
-    log.info("lr %g: test accuracy %.4f (%.1f s)", lr, result["test_accuracy"], result["seconds"])
-    rows.append({"expert": expert, "lr": lr, **result})
-write_rows(snakemake.output[0], rows, ["expert", "lr", "test_accuracy", "seconds", "train_loss"])
+for task, dataset_path, split_path, output in zip(
+    params.tasks, snakemake.input.datasets, snakemake.input.splits, snakemake.output
+):
+    target, regime = task["target"], task["regime"]
+    if dataset_path not in datasets:
+        datasets[dataset_path] = load_dataset(dataset_path)
+    dataset = datasets[dataset_path]
+    indices = np.asarray(read_json(split_path)["train_indices"])
+    x_train, y_train = to_tensor(dataset.x_train[indices]), torch.from_numpy(dataset.y_train[indices])
+    x_test, y_test = to_tensor(dataset.x_test), torch.from_numpy(dataset.y_test)
+    rows = []
+    for lr in params.lrs:
+        schedule = Schedule(
+            steps=epochs_to_steps(params.epochs[regime], len(indices), params.batch_size),
+            batch_size=params.batch_size,
+            lr=lr,
+            momentum=params.momentum,
+            weight_decay=params.weight_decay,
+            milestones=tuple(params.milestones),
+        )
+        result = finetune(
+            pretrained,
+            x_train,
+            y_train,
+            x_test,
+            y_test,
+            dataset.num_classes,
+            schedule,
+            seed=derive_seed(params.seed, "finetune", target, regime, expert, lr),
+            description=f"{expert} on {target}/{regime} lr={lr}",
+        )
+        log.info("%s/%s lr %g: test accuracy %.4f (%.1f s)", target, regime, lr, result["test_accuracy"], result["seconds"])
+        rows.append({"expert": expert, "lr": lr, **result})
+    write_rows(output, rows, ["expert", "lr", "test_accuracy", "seconds", "train_loss"])

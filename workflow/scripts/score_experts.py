@@ -29,7 +29,11 @@ for position, path in enumerate(snakemake.input.caches):
     log.info("%s: %s = %s (%.3f s)", cache["expert"], method.name, score, watch.seconds)
 
 if method.across_zoo is not None:
-    final = method.across_zoo({row["expert"]: row["score"] for row in rows})
+    # Compared within each zoo, since each zoo is judged on its own.
+    raw = {row["expert"]: row["score"] for row in rows}
+    final = {}
+    for members in snakemake.params.zoos.values():
+        final.update(method.across_zoo({expert: raw[expert] for expert in members}))
     for row in rows:
         row["score"] = float(final[row["expert"]])
 write_rows(snakemake.output[0], rows, ["expert", "score", "seconds"])

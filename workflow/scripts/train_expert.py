@@ -8,7 +8,7 @@ from zooselect.io import write_json
 from zooselect.models import save_checkpoint
 from zooselect.runtime import Stopwatch, start_job
 from zooselect.seeding import derive_seed
-from zooselect.training import Schedule
+from zooselect.training import schedule_from_config
 
 log = start_job(snakemake, uses_torch=True)
 watch = Stopwatch()
@@ -22,7 +22,7 @@ model, metrics = train_expert(
     arch=snakemake.wildcards.arch,
     arch_options=snakemake.params.arch_options,
     dataset=dataset,
-    schedule=Schedule(**snakemake.params.schedule),
+    schedule=schedule_from_config(snakemake.params.schedule, len(dataset.y_train)),
     seed=derive_seed(snakemake.params.seed, expert["name"]),
     init_checkpoint=snakemake.input.get("init"),
     description=expert["name"],

@@ -9,7 +9,7 @@ from zooselect.data import load_dataset
 from zooselect.io import read_json
 from zooselect.models import create_model
 from zooselect.runtime import Stopwatch, start_job
-from zooselect.training import Schedule, forward_features, to_tensor, train
+from zooselect.training import forward_features, schedule_from_config, to_tensor, train
 
 log = start_job(snakemake, uses_torch=True)
 watch = Stopwatch()
@@ -28,7 +28,7 @@ images, labels = to_tensor(dataset.x_train[indices]), torch.from_numpy(dataset.y
 torch.manual_seed(seed)
 probe = create_model(snakemake.params.arch, dataset.num_classes, **snakemake.params.arch_options)
 probe = probe.to(memory_format=torch.channels_last)
-train(probe, images, labels, Schedule(**snakemake.params.schedule), seed, f"probe {target}/{regime}")
+train(probe, images, labels, schedule_from_config(snakemake.params.schedule, len(labels)), seed, f"probe {target}/{regime}")
 features, _ = forward_features(probe, images)
 write_arrays(
     snakemake.output[0],
