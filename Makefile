@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run    creates .venv if needed, then runs the embedded default to results/summary.csv
+#   make run    creates .venv if needed, then runs the embedded default: results/summary.csv and results/tables/
 #   make test   creates .venv if needed, then runs the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: env
-	$(BIN)/snakemake --cores $(CORES) results/summary.csv
+	$(BIN)/snakemake --cores $(CORES)
 
 test: env
 	$(BIN)/pytest -q

@@ -36,6 +36,10 @@ def source_accuracy(experts: Iterable[Expert], metrics: Mapping[str, Mapping]) -
         else:
             rows.setdefault(expert.sources[0], {})[f"{expert.arch}_{expert.init}"] = accuracy
     table = pd.DataFrame.from_dict(rows, orient="index")
+    # Columns architecture by architecture, scratch before generic, as in the paper's table.
+    archs = list(dict.fromkeys(column.rsplit("_", 1)[0] for column in table.columns))
+    columns = [f"{arch}_{init}" for arch in archs for init in ("scratch", "generic")]
+    table = table[[column for column in columns if column in table.columns]]
     table.index.name = "source"
     order = [row for row in table.index if row != GENERIC_ROW] + [r for r in table.index if r == GENERIC_ROW]
     return table.loc[order].reset_index()
