@@ -8,8 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import itertools
+
+from scipy import stats
+
 from zooselect.evaluation import (
+    _weighted_tau_of_orders,
     best_gain,
+    expected_random_selection,
     kendall,
     pearson,
     regret_at_k,
@@ -239,3 +245,158 @@ def test_regret_is_zero_when_the_best_is_in_the_top_k():
     assert regret_at_k(scores, ACCURACIES, k=5) == 0.0
     assert regret_at_k(scores, ACCURACIES, k=1) == pytest.approx(0.10)
     assert top_k_experts(scores, 3) == ["b", "c", "a"]
+
+
+# --- Random reported as its expectation --------------------------------------
+
+RANDOM_CASES = {
+    # name: accuracies (expert names a, b, c, ...), baseline expert
+    "4 distinct": [0.61, 0.72, 0.55, 0.90],
+    "5 distinct": [0.70, 0.80, 0.85, 0.90, 0.75],
+    "5 ties below the best": [0.70, 0.70, 0.85, 0.90, 0.60],
+    "5 tie of 2 at the best": [0.90, 0.70, 0.90, 0.60, 0.65],
+    "6 tie of 3 at the best and a tie below": [1.0, 0.50, 1.0, 0.50, 1.0, 0.25],
+    "5 all tied but one": [0.50, 0.50, 0.50, 0.80, 0.50],
+    "4 all equal": [0.80, 0.80, 0.80, 0.80],
+}
+
+
+def _brute_force(accuracies: pd.Series, baseline: str, seconds: pd.Series, ks) -> dict:
+    """Mean of every metric over all n! score orders, with the existing metric functions:
+    summarize_selection's keys (k = 3), then top{k}_gain, regret_at_{k} and the seconds
+    of fine-tuning the top k for each k in `ks`."""
+    experts = list(accuracies.index)
+    accuracy_array = accuracies.to_numpy()
+    baseline_accuracy = float(accuracies[baseline])
+    rows = []
+    for order in itertools.permutations(range(len(experts))):
+        scores = pd.Series(np.array(order, dtype=float), index=experts)
+        row = summarize_selection(
+            scores, accuracies, baseline, selection_seconds=0.25,
+            brute_force_seconds=float(seconds.sum()),
+            topk_finetune_seconds=float(seconds.loc[top_k_experts(scores, 3)].sum()),
+        )
+        score_array = scores.to_numpy()  # the same experts, by position: faster
+        for k in ks:
+            row[f"top{k}_gain"] = top_k_gain(score_array, accuracy_array, baseline_accuracy, k)
+            row[f"regret_at_{k}"] = regret_at_k(score_array, accuracy_array, k)
+            row[f"top{k}_seconds"] = float(seconds.loc[top_k_experts(scores, k)].sum())
+        rows.append(row)
+    return pd.DataFrame(rows).mean(skipna=False).to_dict()
+
+
+def _assert_same(value: float, reference: float, key: str) -> None:
+    if np.isnan(reference):
+        assert np.isnan(value), key
+    else:
+        assert value == pytest.approx(reference, abs=1e-12, rel=0), key
+
+
+@pytest.mark.parametrize("case", list(RANDOM_CASES))
+def test_random_expectation_equals_enumeration_over_every_order(case):
+    values = RANDOM_CASES[case]
+    experts = [chr(ord("a") + i) for i in range(len(values))]
+    accuracies = pd.Series(values, index=experts)
+    seconds = pd.Series(np.arange(1.0, len(values) + 1) ** 1.5, index=experts)  # unequal costs
+    ks = [1, 2, 3, len(values), len(values) + 2]  # k > n: the whole zoo
+    brute = _brute_force(accuracies, "b", seconds, ks)
+    expected = expected_random_selection(
+        accuracies, accuracies["b"], k=3, selection_seconds=0.25, brute_force_seconds=float(seconds.sum())
+    )
+    assert list(expected) == list(summarize_selection(accuracies, accuracies, "b", 0.0, 0.0))
+    for key, value in expected.items():
+        _assert_same(value, brute[key], key)
+    for k in ks:
+        expected = expected_random_selection(accuracies, accuracies["b"], k=k, brute_force_seconds=float(seconds.sum()))
+        for key in (f"top{k}_gain", f"regret_at_{k}"):
+            _assert_same(expected[key], brute[key], key)
+        _assert_same(expected["topk_finetune_seconds"], brute[f"top{k}_seconds"], f"top{k}_seconds")
+
+
+def test_random_expectation_keys_match_summarize_selection():
+    summary = summarize_selection(ACCURACIES, ACCURACIES, "a", 1.0, 2.0)
+    assert list(expected_random_selection(ACCURACIES, 0.70)) == list(summary)
+
+
+def test_random_expectation_worked_by_hand():
+    # Accuracies 0.70, 0.80, 0.85, 0.90, 0.75 (no ties), baseline a = 0.70.
+    expected = expected_random_selection(ACCURACIES, 0.70, k=3, brute_force_seconds=100.0)
+    assert expected["spearman"] == expected["pearson"] == expected["kendall"] == 0.0
+    assert expected["weighted_tau"] == 0.0  # exactly 0 without ties in accuracy
+    assert expected["top1_gain"] == pytest.approx(0.80 - 0.70)
+    # Sorted 0.70 .. 0.90; P(max = i-th) = C(i-1, 2)/C(5, 3) = 1/10, 3/10, 6/10 for i = 3, 4, 5.
+    e_max = 0.1 * 0.80 + 0.3 * 0.85 + 0.6 * 0.90
+    assert expected["top3_gain"] == pytest.approx(e_max - 0.70)
+    assert expected["regret_at_3"] == pytest.approx(0.90 - e_max)
+    assert expected["best_gain"] == pytest.approx(0.20)
+    assert expected["trials_to_best"] == pytest.approx(3.0)  # (n + 1)/(m + 1) = 6/2
+    assert expected["topk_finetune_seconds"] == pytest.approx(60.0)  # 3/5 of brute force
+    assert expected["brute_force_seconds"] == 100.0
+
+
+def test_random_expectation_lies_between_the_reversed_and_the_perfect_ranking():
+    n = len(ACCURACIES)
+    perfect = summarize_selection(ACCURACIES, ACCURACIES, "a", 0.0, 0.0)
+    reversed_ = summarize_selection(-ACCURACIES, ACCURACIES, "a", 0.0, 0.0)
+    random = expected_random_selection(ACCURACIES, 0.70)
+    assert perfect["spearman"] == pytest.approx(1.0) and perfect["trials_to_best"] == 1
+    assert reversed_["spearman"] == pytest.approx(-1.0) and reversed_["trials_to_best"] == n
+    for key in ("spearman", "pearson", "kendall", "weighted_tau", "top1_gain", "top3_gain"):
+        assert reversed_[key] < random[key] < perfect[key], key
+    assert perfect["trials_to_best"] < random["trials_to_best"] < reversed_["trials_to_best"]
+
+
+def test_random_expectation_ties_at_the_best():
+    # m experts tied at the best among n: the first of them comes at (n + 1)/(m + 1) on average.
+    accuracies = pd.Series({"a": 1.0, "b": 1.0, "c": 0.5, "d": 1.0, "e": 0.2, "f": 0.3, "g": 0.4})
+    assert expected_random_selection(accuracies, 0.5)["trials_to_best"] == pytest.approx(8 / 4)
+    # Every expert at the best: the first one tried is a best one.
+    constant = expected_random_selection(pd.Series(1.0, index=EXPERTS), 1.0)
+    assert constant["trials_to_best"] == 1.0 and constant["regret_at_3"] == 0.0
+    for key in ("spearman", "pearson", "kendall", "weighted_tau"):
+        assert math.isnan(constant[key])
+
+
+def test_random_weighted_tau_is_not_zero_with_ties_in_accuracy():
+    # Without ties the expectation is exactly 0 (see expected_random_selection); with
+    # ties the normalisation depends on the order, and enumeration gives e.g. 0.0536.
+    accuracies = np.array([1.0, 1.0, 1.0, 0.0, 0.0])
+    enumerated = np.mean(
+        [stats.weightedtau(np.array(order, dtype=float), accuracies).statistic
+         for order in itertools.permutations(range(5))]
+    )
+    assert enumerated == pytest.approx(0.053627, abs=1e-6)
+    assert expected_random_selection(accuracies, 0.0)["weighted_tau"] == pytest.approx(enumerated, abs=1e-12)
+
+
+def test_random_weighted_tau_monte_carlo_beyond_the_enumeration_limit():
+    # 9 experts, 3 tied: 9!/3! = 60480 distinct orders > 8!, so a seeded Monte-Carlo mean.
+    accuracies = np.array([0.9, 0.9, 0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    exact = expected_random_selection(accuracies, 0.0, max_enumeration=10**5)["weighted_tau"]
+    estimate = expected_random_selection(accuracies, 0.0)["weighted_tau"]
+    assert estimate == expected_random_selection(accuracies, 0.0)["weighted_tau"]  # seeded
+    assert estimate != exact and estimate == pytest.approx(exact, abs=0.01)
+    assert exact == pytest.approx(
+        expected_random_selection(accuracies, 0.0, weighted_tau_samples=200_000, seed=3)["weighted_tau"],
+        abs=0.003,
+    )
+
+
+def test_vectorised_weighted_tau_matches_scipy():
+    rng = np.random.default_rng(7)
+    accuracies = np.round(rng.random(12), 1)  # many ties
+    orders = rng.permuted(np.tile(accuracies, (20, 1)), axis=1)
+    scores = np.arange(12, 0, -1.0)  # position 0 is the highest-scored expert
+    reference = [stats.weightedtau(scores, row).statistic for row in orders]
+    np.testing.assert_allclose(_weighted_tau_of_orders(orders), reference, rtol=0, atol=1e-12)
+
+
+def test_random_expectation_rejects_bad_input():
+    with pytest.raises(ValueError, match="positive integer"):
+        expected_random_selection(ACCURACIES, 0.7, k=0)
+    with pytest.raises(ValueError, match="more than once"):
+        expected_random_selection(pd.Series([0.5, 0.6], index=["a", "a"]), 0.5)
+    with pytest.raises(ValueError, match=r"NaN.*\['b'\]"):
+        expected_random_selection(pd.Series({"a": 0.5, "b": np.nan}), 0.5)
+    with pytest.raises(ValueError, match="empty"):
+        expected_random_selection(np.array([]), 0.5)

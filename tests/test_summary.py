@@ -45,3 +45,46 @@ def test_summary_rows_and_means():
     assert good.topk_finetune_seconds == pytest.approx(6.0)  # 3 experts: the top 3 is the whole zoo
     assert good.regret_at_3 == pytest.approx(0.0) and bad.pearson < 0 < good.kendall
     assert summary.loc[("mean", "good")].spearman == pytest.approx(1.0)
+
+
+def test_random_row_is_the_expectation_not_the_seeded_draw():
+    from zooselect.evaluation import expected_random_selection, summarize_selection
+
+    experts = ["base", "a", "b", "c", "d"]
+    accuracy = {"base": 0.60, "a": 0.70, "b": 0.55, "c": 0.70, "d": 0.50}  # a and c tie at the best
+    finetune = pd.DataFrame(
+        {
+            "target": "t", "regime": "full", "expert": experts, "lr": 0.1,
+            "test_accuracy": [accuracy[e] for e in experts],
+            "seconds": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    draw = {"base": 0.2, "a": 0.9, "b": 0.4, "c": 0.1, "d": 0.3}  # the random method's score CSV
+    scores = pd.DataFrame(
+        {
+            "target": "t", "regime": "full", "method": "random", "expert": experts,
+            "score": [draw[e] for e in experts], "seconds": 0.01,
+        }
+    )
+    caches = pd.DataFrame({"target": "t", "regime": "full", "expert": experts, "seconds": 0.5})
+    summary = build_summary(scores, expert_accuracies(finetune), caches, baseline="base").set_index(["target", "method"])
+    row = summary.loc[("t", "random")]
+    # Worked by hand: n = 5, baseline 0.60; sorted 0.50, 0.55, 0.60, 0.70, 0.70;
+    # E[max of a random 3-subset] = (1 * 0.60 + 3 * 0.70 + 6 * 0.70) / 10 = 0.69.
+    assert row.spearman == row.pearson == row.kendall == 0.0
+    assert row.top1_gain == pytest.approx(0.61 - 0.60)
+    assert row.top3_gain == pytest.approx(0.69 - 0.60) and row.regret_at_3 == pytest.approx(0.70 - 0.69)
+    assert row.best_gain == pytest.approx(0.10)
+    assert row.trials_to_best == pytest.approx(6 / 3)  # (n + 1)/(m + 1), m = 2 tied at the best
+    assert row.selection_seconds == pytest.approx(5 * 0.5 + 5 * 0.01)  # the random method's own time
+    assert row.brute_force_seconds == pytest.approx(15.0)
+    assert row.topk_finetune_seconds == pytest.approx(3 / 5 * 15.0)
+    accuracies = pd.Series(accuracy).loc[experts]
+    expected = expected_random_selection(accuracies, 0.60, k=3, selection_seconds=2.55, brute_force_seconds=15.0)
+    for key, value in expected.items():
+        assert row[key] == pytest.approx(value, abs=1e-12), key
+    assert summary.loc[("mean", "random")].weighted_tau == pytest.approx(expected["weighted_tau"], abs=1e-12)
+    # ... and not the metrics of the seeded draw itself (a, a best expert, is ranked first).
+    drawn = summarize_selection(pd.Series(draw), accuracies, "base", 2.55, 15.0)
+    assert drawn["trials_to_best"] == 1 and drawn["top1_gain"] == pytest.approx(0.10)
+    assert row.trials_to_best != drawn["trials_to_best"] and row.spearman != drawn["spearman"]

@@ -4,6 +4,13 @@ One row per (zoo, target, regime, method) with the ranking metrics of
 ``zooselect.evaluation``, then one mean row per (zoo, regime, method) over
 targets (``target == "mean"``; NaN Spearman values, where every expert
 reached the same accuracy, are left out of the mean).
+
+The Random baseline (the method named ``"random"``) is reported as its
+expectation: its row holds the exact expected metrics of a uniformly random
+ordering of the zoo (``zooselect.evaluation.expected_random_selection``),
+not the metrics of the one seeded draw in its score CSV. That CSV is still
+read, and only decides which experts the row covers and its
+selection_seconds.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from .evaluation import summarize_selection, top_k_experts
+from .evaluation import expected_random_selection, summarize_selection, top_k_experts
 
 KEY = ["zoo", "target", "regime", "method"]
 METRICS = [
@@ -31,6 +38,9 @@ METRICS = [
     "brute_force_seconds",
 ]
 ZOO_SINGLE = "single_domain"
+#: The method whose row is its expectation over random orderings, not its draw.
+RANDOM_METHOD = "random"
+TOP_K = 3
 
 
 def _parts(path: str | Path) -> tuple[str, str, str]:
@@ -81,6 +91,18 @@ def build_summary(
     selection_seconds = cache extraction of every expert + the method's scoring;
     topk_finetune_seconds = fine-tuning the method's 3 highest-scored experts;
     brute_force_seconds = fine-tuning every expert at every learning rate.
+
+    The "random" method's row is its expectation over a uniformly random
+    ordering of the zoo's experts (``expected_random_selection``), not its
+    seeded draw: spearman, pearson and kendall are 0 (NaN where undefined);
+    weighted_tau is its exact expectation (0 without ties in accuracy;
+    enumerated, or a seeded Monte-Carlo mean for large zoos, with ties);
+    top1_gain is the mean accuracy minus the baseline's; top3_gain and
+    regret_at_3 use the expected best accuracy of a random 3-subset;
+    trials_to_best is (n + 1)/(m + 1) with m experts tied at the best (so not
+    an integer); topk_finetune_seconds is 3/n of brute_force_seconds (the
+    expected cost of fine-tuning a random 3-subset); selection_seconds is
+    the random method's measured time, as for every method.
     """
     if zoos is None:
         zoos = {ZOO_SINGLE: sorted(scores.expert.unique())}
@@ -94,17 +116,27 @@ def build_summary(
             in_zoo = group[group.expert.isin(members)]
             expert_scores = in_zoo.set_index("expert")["score"]
             seconds = acc.loc[expert_scores.index, "seconds"]
-            metrics = summarize_selection(
-                scores=expert_scores,
-                accuracies=acc.loc[expert_scores.index, "accuracy"],
-                baseline=baseline,
-                baseline_accuracy=float(acc.loc[baseline, "accuracy"]),
-                selection_seconds=float(
-                    caches[caches.expert.isin(members)].seconds.sum() + in_zoo.seconds.sum()
-                ),
-                brute_force_seconds=float(seconds.sum()),
-                topk_finetune_seconds=float(seconds.loc[top_k_experts(expert_scores, 3)].sum()),
-            )
+            zoo_accuracies = acc.loc[expert_scores.index, "accuracy"]
+            baseline_accuracy = float(acc.loc[baseline, "accuracy"])
+            selection_seconds = float(caches[caches.expert.isin(members)].seconds.sum() + in_zoo.seconds.sum())
+            if method == RANDOM_METHOD:
+                metrics = expected_random_selection(
+                    zoo_accuracies,
+                    baseline_accuracy=baseline_accuracy,
+                    k=TOP_K,
+                    selection_seconds=selection_seconds,
+                    brute_force_seconds=float(seconds.sum()),
+                )
+            else:
+                metrics = summarize_selection(
+                    scores=expert_scores,
+                    accuracies=zoo_accuracies,
+                    baseline=baseline,
+                    baseline_accuracy=baseline_accuracy,
+                    selection_seconds=selection_seconds,
+                    brute_force_seconds=float(seconds.sum()),
+                    topk_finetune_seconds=float(seconds.loc[top_k_experts(expert_scores, TOP_K)].sum()),
+                )
             rows.append({"zoo": zoo, "target": target, "regime": regime, "method": method, **metrics})
     per_target = pd.DataFrame(rows, columns=KEY + METRICS)
     means = (
