@@ -14,6 +14,9 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/experts.smk"

@@ -2,7 +2,9 @@ rule aggregate:
     input:
         unpack(get_summary_inputs),
     output:
-        summary="results/summary.csv",
+        summary=report(
+            "results/summary.csv", caption="../report/summary.rst", category="Tables"
+        ),
     log:
         "results/logs/aggregate.log",
     conda:
@@ -19,8 +21,16 @@ rule zoo_tables:
     input:
         unpack(get_zoo_table_inputs),
     output:
-        source_accuracy="results/tables/source_accuracy.csv",
-        multidomain_accuracy="results/tables/multidomain_accuracy.csv",
+        source_accuracy=report(
+            "results/tables/source_accuracy.csv",
+            caption="../report/zoo_tables.rst",
+            category="Tables",
+        ),
+        multidomain_accuracy=report(
+            "results/tables/multidomain_accuracy.csv",
+            caption="../report/zoo_tables.rst",
+            category="Tables",
+        ),
     log:
         "results/logs/zoo_tables.log",
     conda:
@@ -32,3 +42,64 @@ rule zoo_tables:
         multidomain_arch="resnet",
     script:
         "../workflow/scripts/zoo_tables.py"
+
+
+# Figures (PNG) and the runtime table; each carries a caption for
+# `snakemake --report results/report.html`.
+
+
+rule zoo_figures:
+    input:
+        summary="results/summary.csv",
+    output:
+        topk_gain=report(
+            "results/figures/{zoo}/topk_gain.png",
+            caption="../report/topk_gain.rst",
+            category="Selection",
+            subcategory="{zoo}",
+        ),
+        method_quality=report(
+            "results/figures/{zoo}/method_quality.png",
+            caption="../report/method_quality.rst",
+            category="Selection",
+            subcategory="{zoo}",
+        ),
+    log:
+        "results/logs/figures/{zoo}.log",
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    script:
+        "../workflow/scripts/zoo_figures.py"
+
+
+rule figures:
+    input:
+        unpack(get_figure_inputs),
+    output:
+        finetune_gains=report(
+            "results/figures/finetune_gains.png",
+            caption="../report/finetune_gains.rst",
+            category="Ground truth",
+        ),
+        accuracy_vs_shots=report(
+            "results/figures/accuracy_vs_shots.png",
+            caption="../report/accuracy_vs_shots.rst",
+            category="Ground truth",
+        ),
+        runtime=report(
+            "results/tables/runtime.csv",
+            caption="../report/runtime.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/figures/figures.log",
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    params:
+        baseline=config["zoo"]["baseline"],
+        method=config["report"]["method"],
+        experts=get_zoos()["single_domain"],
+    script:
+        "../workflow/scripts/figures.py"

@@ -62,6 +62,7 @@ wildcard_constraints:
     variant="multibn|adapter",
     expert=alternation(EXPERTS),
     method=alternation(METHODS),
+    zoo="single_domain|multi_domain",
 
 
 # ---- files --------------------------------------------------------------
@@ -84,7 +85,24 @@ def get_final_outputs():
         "results/summary.csv",
         "results/tables/source_accuracy.csv",
         "results/tables/multidomain_accuracy.csv",
+        "results/tables/runtime.csv",
+        "results/figures/finetune_gains.png",
+        "results/figures/accuracy_vs_shots.png",
+        *expand("results/figures/{zoo}/topk_gain.png", zoo=get_zoos()),
+        *expand("results/figures/{zoo}/method_quality.png", zoo=get_zoos()),
     ]
+
+
+def get_figure_inputs(wildcards):
+    return {
+        "summary": "results/summary.csv",
+        "finetune": per_task(
+            "results/finetune/{target}/{regime}/{expert}.csv", expert=EXPERTS
+        ),
+        "scores": per_task(
+            "results/scores/{target}/{regime}/{method}.csv", method=METHODS
+        ),
+    }
 
 
 def task_files(pattern):
@@ -148,8 +166,13 @@ def get_regime_split(wildcards):
     return split_file(wildcards.target, wildcards.regime)
 
 
+def get_job_methods(wildcards):
+    """The methods a scoring job runs: its own, or all of them when scoring is bundled."""
+    return [wildcards.method] if "method" in wildcards.keys() else METHODS
+
+
 def get_score_inputs(wildcards):
-    """The zoo's caches, plus the probe or the source class means where the method needs them."""
+    """The zoo's caches, plus the probe or the source class means where a method needs them."""
     inputs = {
         "caches": expand(
             "results/cache/{target}/{regime}/{expert}.h5",
@@ -158,7 +181,9 @@ def get_score_inputs(wildcards):
             expert=EXPERTS,
         )
     }
-    needs = METHOD_INPUTS[wildcards.method]
+    needs = set().union(
+        *(METHOD_INPUTS[method] for method in get_job_methods(wildcards))
+    )
     if "probe_features" in needs:
         inputs["probe"] = f"results/probes/{wildcards.target}/{wildcards.regime}.h5"
     if "source_means" in needs:
@@ -166,6 +191,11 @@ def get_score_inputs(wildcards):
             "results/source_means/{expert}.h5", expert=EXPERTS
         )
     return inputs
+
+
+def get_method_options(wildcards):
+    """Options of each method of the job, by method (one value each: precise re-runs)."""
+    return {method: config["methods"][method] for method in get_job_methods(wildcards)}
 
 
 def get_expert_source_datasets(wildcards):
@@ -181,7 +211,18 @@ def per_task(pattern, **wildcards):
     ]
 
 
+def expert_job_records(stage):
+    """The benchmark records of a stage's cache or fine-tuning jobs (one per job)."""
+    if BY_EXPERT:
+        return expand(f"results/benchmarks/{stage}/{{expert}}.tsv", expert=EXPERTS)
+    return per_task(
+        f"results/benchmarks/{stage}/{{target}}/{{regime}}/{{expert}}.tsv",
+        expert=EXPERTS,
+    )
+
+
 def get_summary_inputs(wildcards):
+    """Scores, fine-tuning results and caches, and the benchmark records the costs come from."""
     return {
         "scores": per_task(
             "results/scores/{target}/{regime}/{method}.csv", method=METHODS
@@ -192,6 +233,16 @@ def get_summary_inputs(wildcards):
         "caches": per_task(
             "results/cache/{target}/{regime}/{expert}.h5", expert=EXPERTS
         ),
+        "score_records": (
+            per_task("results/benchmarks/scores/{target}/{regime}.tsv")
+            if BY_EXPERT
+            else per_task(
+                "results/benchmarks/scores/{target}/{regime}/{method}.tsv",
+                method=METHODS,
+            )
+        ),
+        "cache_records": expert_job_records("cache"),
+        "finetune_records": expert_job_records("finetune"),
     }
 
 
@@ -247,10 +298,6 @@ def get_expert_schedule(wildcards):
     if wildcards.init == "generic" and "from_generic" in training:
         return training["from_generic"]
     return training["expert"]
-
-
-def get_method_options(wildcards):
-    return config["methods"][wildcards.method]
 
 
 def get_gradient_dim(wildcards):

@@ -1,15 +1,46 @@
-rule score_experts:
-    input:
-        unpack(get_score_inputs),
-    output:
-        "results/scores/{target}/{regime}/{method}.csv",
-    log:
-        "results/logs/scores/{target}/{regime}/{method}.log",
-    conda:
-        "../envs/zooselect.yaml"
-    threads: 1
-    params:
-        options=get_method_options,
-        zoos=get_zoos(),
-    script:
-        "../workflow/scripts/score_experts.py"
+# One score CSV per (target, regime, method). With jobs.granularity: expert
+# one job scores every method on a (target, regime): a scoring job's process
+# start costs more than most methods; with task, one job per method.
+if BY_EXPERT:
+
+    rule score_experts:
+        input:
+            unpack(get_score_inputs),
+        output:
+            scores=expand(
+                "results/scores/{{target}}/{{regime}}/{method}.csv", method=METHODS
+            ),
+        log:
+            "results/logs/scores/{target}/{regime}.log",
+        benchmark:
+            "results/benchmarks/scores/{target}/{regime}.tsv"
+        conda:
+            "../envs/zooselect.yaml"
+        threads: 1
+        params:
+            methods=get_job_methods,
+            options=get_method_options,
+            zoos=get_zoos(),
+        script:
+            "../workflow/scripts/score_experts.py"
+
+else:
+
+    rule score_experts:
+        input:
+            unpack(get_score_inputs),
+        output:
+            scores="results/scores/{target}/{regime}/{method}.csv",
+        log:
+            "results/logs/scores/{target}/{regime}/{method}.log",
+        benchmark:
+            "results/benchmarks/scores/{target}/{regime}/{method}.tsv"
+        conda:
+            "../envs/zooselect.yaml"
+        threads: 1
+        params:
+            methods=get_job_methods,
+            options=get_method_options,
+            zoos=get_zoos(),
+        script:
+            "../workflow/scripts/score_experts.py"

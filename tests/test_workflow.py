@@ -86,6 +86,8 @@ def workdir(tmp_path_factory):
     return workdir
 
 
+# What re-runs downstream of any changed score or accuracy.
+SUMMARY_AND_FIGURES = {"aggregate": 1, "figures": 1, "zoo_figures": 2}
 EXPERTS = {"resnet-generic", "resnet-shapes-scratch", "resnet-shapes-generic", "shared-all", "multibn-shapes"}
 
 
@@ -125,7 +127,7 @@ def test_changing_the_learning_rate_grid_plans_only_finetune_and_aggregate(workd
     write_config(workdir, config)
     try:
         # one fine-tuning job per expert, each doing both regimes
-        assert planned_jobs(workdir) == {"finetune_expert": len(EXPERTS), "aggregate": 1}
+        assert planned_jobs(workdir) == {"finetune_expert": len(EXPERTS), **SUMMARY_AND_FIGURES}
     finally:
         write_config(workdir, TINY)
 
@@ -136,7 +138,8 @@ def test_changing_method_options_plans_only_their_scores_and_aggregate(workdir):
     config["methods"]["domain_similarity"] = {"gamma": 0.5}
     write_config(workdir, config)
     try:
-        assert planned_jobs(workdir) == {"score_experts": 4, "aggregate": 1}
+        # one scoring job per (target, regime) does every method
+        assert planned_jobs(workdir) == {"score_experts": 2, **SUMMARY_AND_FIGURES}
     finally:
         write_config(workdir, TINY)
 
@@ -149,7 +152,7 @@ def test_changing_k_plans_only_caches_probes_scores_and_aggregate(workdir):
         planned = planned_jobs(workdir)
     finally:
         write_config(workdir, TINY)
-    assert set(planned) == {"extract_cache", "train_probe", "score_experts", "aggregate"}
+    assert set(planned) == {"extract_cache", "train_probe", "score_experts", *SUMMARY_AND_FIGURES}
 
 
 @pytest.mark.parametrize(
@@ -181,12 +184,32 @@ def test_zoo_tables_compare_initialisations_and_variants(workdir):
     assert multi.loc[0, ["single_domain", "shared", "multibn"]].between(0, 1).all()
 
 
+def test_figures_runtime_table_and_report(workdir):
+    figures = workdir / "results" / "figures"
+    pngs = sorted(p.relative_to(figures).as_posix() for p in figures.rglob("*.png"))
+    assert pngs == [
+        "accuracy_vs_shots.png", "finetune_gains.png",
+        "multi_domain/method_quality.png", "multi_domain/topk_gain.png",
+        "single_domain/method_quality.png", "single_domain/topk_gain.png",
+    ]
+    for png in figures.rglob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runtime = pd.read_csv(workdir / "results" / "tables" / "runtime.csv")
+    assert list(runtime.columns) == ["regime", "method", "brute_force_seconds", "topk_finetune_seconds", "selection_seconds"]
+    assert (runtime.topk_finetune_seconds <= runtime.brute_force_seconds + 1e-9).all()
+    result = snakemake(workdir, "--report", "results/report.html")
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = (workdir / "results" / "report.html").read_text(errors="replace")
+    assert "topk_gain.png" in report and "Top-3 selection gain" in report
+
+
 def test_task_granularity_plans_one_job_per_target_regime_expert(tmp_path):
     config = copy.deepcopy(TINY)
     config["jobs"] = {"granularity": "task"}
     write_config(tmp_path, config)
     planned = planned_jobs(tmp_path)
     assert planned["extract_cache"] == planned["finetune_expert"] == 2 * len(EXPERTS)
+    assert planned["score_experts"] == 2 * len(METHODS)
     assert planned["train_expert"] == 2 and planned["train_multidomain_expert"] == 1
 
 
@@ -213,6 +236,8 @@ def test_paper_configuration_plans_the_paper_benchmark(tmp_path):
         "score_experts": 30 * 17,
         "aggregate": 1,
         "zoo_tables": 1,
+        "figures": 1,
+        "zoo_figures": 2,
         "all": 1,
-        "total": 3492,
+        "total": 3495,
     }

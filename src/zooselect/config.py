@@ -96,6 +96,12 @@ def check_config(config: Mapping[str, Any]) -> None:
                     f"{_choices(valid) or '(none)'}"
                 )
 
+    report_method = config.get("report", {}).get("method", "lfc")
+    if report_method not in config["methods"]:
+        raise ConfigError(
+            f"report.method: '{report_method}' is not one of the configured methods ({', '.join(config['methods'])})"
+        )
+
     missing = [regime for regime in config["regimes"] if regime not in config["finetune"]["epochs"]]
     if missing:
         raise ConfigError(f"finetune.epochs: no epochs given for regime(s) {', '.join(missing)}")

@@ -5,18 +5,26 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 import pandas as pd
 
 from zooselect.cache import read_attrs
+from zooselect.costs import charge_job_records
 from zooselect.io import write_csv
 from zooselect.runtime import start_job
 from zooselect.summary import build_summary, expert_accuracies, read_finetune, read_scores
 
 log = start_job(snakemake)
-scores = read_scores(snakemake.input.scores)
-accuracies = expert_accuracies(read_finetune(snakemake.input.finetune))
-cache_seconds = pd.DataFrame(
-    [
-        {key: read_attrs(path)[key] for key in ("target", "regime", "expert", "seconds")}
-        for path in snakemake.input.caches
-    ]
+# Costs are the jobs' benchmark records (wall time, process start included),
+# shared among a job's tasks in proportion to the seconds each task measured.
+scores = charge_job_records(read_scores(snakemake.input.scores), snakemake.input.score_records, "method")
+accuracies = charge_job_records(
+    expert_accuracies(read_finetune(snakemake.input.finetune)), snakemake.input.finetune_records
+)
+cache_seconds = charge_job_records(
+    pd.DataFrame(
+        [
+            {key: read_attrs(path)[key] for key in ("target", "regime", "expert", "seconds")}
+            for path in snakemake.input.caches
+        ]
+    ),
+    snakemake.input.cache_records,
 )
 summary = build_summary(scores, accuracies, cache_seconds, snakemake.params.baseline, snakemake.params.zoos)
 write_csv(snakemake.output.summary, summary)

@@ -1,4 +1,4 @@
-"""Score every expert of the zoo on one (target, regime) with one method."""
+"""Score every expert of the zoo on one (target, regime) with each of the job's methods."""
 
 import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
@@ -10,11 +10,13 @@ from zooselect.runtime import Stopwatch, start_job
 from zooselect.scores import compute_score, get_method
 
 log = start_job(snakemake)
-method = get_method(snakemake.wildcards.method)
+params = snakemake.params
 probe = read_arrays(snakemake.input.probe) if "probe" in snakemake.input.keys() else None
 source_means = list(snakemake.input.get("source_means", []))
 
-rows = []
+# The caches (with the probe's features and the source class means where
+# they exist) are read once and shared by the job's methods.
+caches = []
 for position, path in enumerate(snakemake.input.caches):
     cache = read_cache(path)
     if probe is not None:
@@ -23,17 +25,22 @@ for position, path in enumerate(snakemake.input.caches):
         cache["probe_features"] = probe["probe_features"]
     if source_means:
         cache.update(read_arrays(source_means[position]))
-    watch = Stopwatch()
-    score = compute_score(method.name, cache, snakemake.params.options)
-    rows.append({"expert": cache["expert"], "score": score, "seconds": watch.seconds})
-    log.info("%s: %s = %s (%.3f s)", cache["expert"], method.name, score, watch.seconds)
+    caches.append(cache)
 
-if method.across_zoo is not None:
-    # Compared within each zoo, since each zoo is judged on its own.
-    raw = {row["expert"]: row["score"] for row in rows}
-    final = {}
-    for members in snakemake.params.zoos.values():
-        final.update(method.across_zoo({expert: raw[expert] for expert in members}))
-    for row in rows:
-        row["score"] = float(final[row["expert"]])
-write_rows(snakemake.output[0], rows, ["expert", "score", "seconds"])
+for method_name, output in zip(params.methods, snakemake.output):
+    method = get_method(method_name)
+    rows = []
+    for cache in caches:
+        watch = Stopwatch()
+        score = compute_score(method.name, cache, params.options[method_name])
+        rows.append({"expert": cache["expert"], "score": score, "seconds": watch.seconds})
+        log.info("%s: %s = %s (%.3f s)", cache["expert"], method.name, score, watch.seconds)
+    if method.across_zoo is not None:
+        # Compared within each zoo, since each zoo is judged on its own.
+        raw = {row["expert"]: row["score"] for row in rows}
+        final = {}
+        for members in params.zoos.values():
+            final.update(method.across_zoo({expert: raw[expert] for expert in members}))
+        for row in rows:
+            row["score"] = float(final[row["expert"]])
+    write_rows(output, rows, ["expert", "score", "seconds"])

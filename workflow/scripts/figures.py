@@ -1,0 +1,25 @@
+"""Ground-truth figures (every expert's gain, accuracy against shots) and the runtime table."""
+
+import _bootstrap  # noqa: F401  (makes the zooselect library importable)
+
+import pandas as pd
+
+from zooselect.figures import plot_accuracy_vs_shots, plot_finetune_gains, runtime_table
+from zooselect.io import write_csv
+from zooselect.runtime import start_job
+from zooselect.summary import expert_accuracies, read_finetune, read_scores
+
+log = start_job(snakemake)
+params = snakemake.params
+summary = pd.read_csv(snakemake.input.summary)
+accuracies = expert_accuracies(read_finetune(snakemake.input.finetune))
+scores = read_scores(snakemake.input.scores)
+plot_finetune_gains(accuracies, params.baseline, snakemake.output.finetune_gains)
+# Chosen within the single-domain zoo, as the summary judges it.
+plot_accuracy_vs_shots(
+    accuracies, scores, params.baseline, params.method, snakemake.output.accuracy_vs_shots,
+    experts=list(params.experts),
+)
+table = runtime_table(summary)
+write_csv(snakemake.output.runtime, table)
+log.info("runtime table:\n%s", table.to_string(index=False))
