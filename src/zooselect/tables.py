@@ -15,7 +15,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from .zoo import Expert
+from .zoo import Expert, generic_name
 
 GENERIC_ROW = "all (generic expert)"
 
@@ -31,7 +31,7 @@ def source_accuracy(experts: Iterable[Expert], metrics: Mapping[str, Mapping]) -
         if expert.zoo != "single_domain":
             continue
         accuracy = float(metrics[expert.name]["source_test_accuracy"])
-        if expert.name == f"{expert.arch}-generic":
+        if expert.name == generic_name(expert.arch):
             rows.setdefault(GENERIC_ROW, {})[f"{expert.arch}_scratch"] = accuracy
         else:
             rows.setdefault(expert.sources[0], {})[f"{expert.arch}_{expert.init}"] = accuracy

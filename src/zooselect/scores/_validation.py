@@ -88,3 +88,14 @@ def require_classes(n_classes: int, method: str, why: str) -> None:
     """
     if n_classes < 2:
         raise ValueError(f"{method} needs at least 2 classes among the labels: {why}")
+
+
+def present_classes(labels: np.ndarray, method: str, why: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The classes present in `labels`, each sample's index among them, and the class sizes.
+
+    Class ids without samples are dropped (indices run 0..C-1 over the
+    present classes); fewer than 2 present classes raise as `require_classes`.
+    """
+    classes, class_index, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    require_classes(classes.size, method, why)
+    return classes, class_index, counts

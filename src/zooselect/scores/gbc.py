@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zooselect.scores._validation import check_features, check_labels, require_classes
+from zooselect.scores._validation import check_features, check_labels, present_classes
 from zooselect.scores.parc import _check_int, principal_component_scores
 
 # A class variance is floored at this fraction of the mean per-dimension
@@ -71,8 +71,7 @@ def gbc(features: np.ndarray, labels: np.ndarray, dims: int = 64) -> float:
     feats = check_features(features)
     labs = check_labels(labels, feats.shape[0])
     dims = _check_int(dims, "dims", 1)
-    classes, y, counts = np.unique(labs, return_inverse=True, return_counts=True)
-    require_classes(classes.size, "GBC", "it measures the overlap between classes")
+    classes, y, counts = present_classes(labs, "GBC", "it measures the overlap between classes")
     if counts.min() < 2:
         lonely = int(classes[np.argmin(counts)])
         raise ValueError(

@@ -21,7 +21,7 @@ import logging
 
 import numpy as np
 
-from zooselect.scores._validation import check_features, check_labels, require_classes
+from zooselect.scores._validation import check_features, check_labels, present_classes
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,8 @@ def _centred_features_and_classes(
     """Validate; return centred float64 features, class index per sample, class sizes."""
     feats = check_features(features)
     labs = check_labels(labels, feats.shape[0])
-    classes, class_index, counts = np.unique(
-        labs, return_inverse=True, return_counts=True
-    )
-    require_classes(
-        classes.size,
+    classes, class_index, counts = present_classes(
+        labs,
         method,
         "with a single class the class-conditional means equal the global mean and the score is 0 for every expert",
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zooselect.scores._validation import check_features, check_labels, require_classes
+from zooselect.scores._validation import check_features, check_labels, present_classes
 
 # lambda = alpha / beta is searched in [s2 / LAMBDA_SPAN, s2 * LAMBDA_SPAN],
 # s2 the largest squared singular value of F: wide enough that the profiled
@@ -193,11 +193,8 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
     """
     feats = check_features(features)
     labs = check_labels(labels, feats.shape[0])
-    classes, class_index, counts = np.unique(
-        labs, return_inverse=True, return_counts=True
-    )
-    require_classes(
-        classes.size,
+    classes, class_index, counts = present_classes(
+        labs,
         "LogME",
         "with a single class the one-hot target is all ones and its evidence says nothing about the labels",
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zooselect.scores._validation import check_features, check_labels, require_classes
+from zooselect.scores._validation import check_features, check_labels, present_classes
 
 # Rows of the N x N correlation matrix computed per block in `parc`: bounds the
 # extra memory to ROW_BLOCK * N floats on top of the N(N-1)/2 pairs kept.
@@ -156,11 +156,8 @@ def parc(
     labs = check_labels(labels, feats.shape[0])
     dims = _check_int(dims, "dims", 2)
     _check_int(seed, "seed", 0)
-    _, y, counts = np.unique(labs, return_inverse=True, return_counts=True)
-    require_classes(
-        counts.size,
-        "PARC",
-        "with a single class RDM_Y is constant and its correlation is undefined",
+    _, y, counts = present_classes(
+        labs, "PARC", "with a single class RDM_Y is constant and its correlation is undefined"
     )
     if counts.max() < 2:
         raise ValueError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zooselect.scores._validation import check_features, check_labels, require_classes
+from zooselect.scores._validation import check_features, check_labels, present_classes
 from zooselect.scores.parc import _check_int
 
 # a in lambda = exp(-a * sigma_max(S_W)); the value of the authors' released code.
@@ -183,13 +183,10 @@ def sfda(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
     feats = check_features(features)
     labs = check_labels(labels, feats.shape[0])
     _check_int(seed, "seed", 0)
-    _, y, counts = np.unique(labs, return_inverse=True, return_counts=True)
-    n_classes = counts.size
-    require_classes(
-        n_classes,
-        "SFDA",
-        "with one class every probability is 1 and the score says nothing",
+    _, y, counts = present_classes(
+        labs, "SFDA", "with one class every probability is 1 and the score says nothing"
     )
+    n_classes = counts.size
     n = feats.shape[0]
     priors = counts / n
     rows = np.arange(n)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zooselect.scores._validation import check_features, check_labels, require_classes
+from zooselect.scores._validation import check_features, check_labels, present_classes
 
 # A centred feature vector shorter than this fraction of the longest one is
 # taken to be the mean itself (a zero row): normalising it would turn rounding
@@ -109,11 +109,8 @@ def transrate(features: np.ndarray, labels: np.ndarray, eps: float = 1e-4) -> fl
     if not (np.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a positive finite number; got {eps!r}")
     eps = float(eps)
-    _, y, counts = np.unique(labs, return_inverse=True, return_counts=True)
-    require_classes(
-        counts.size,
-        "TransRate",
-        "with a single class there is no label information to measure",
+    _, y, counts = present_classes(
+        labs, "TransRate", "with a single class there is no label information to measure"
     )
 
     z = feats - feats.mean(axis=0, keepdims=True)
