@@ -48,9 +48,31 @@ rule zoo_tables:
 # `snakemake --report results/report.html`.
 
 
+rule stability_summary:
+    input:
+        unpack(get_stability_summary_inputs),
+    output:
+        table=report(
+            "results/stability.csv",
+            caption="../report/stability.rst",
+            category="Tables",
+        ),
+        seeds="results/stability_seeds.csv",
+    log:
+        "results/logs/stability_summary.log",
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    params:
+        baseline=config["zoo"]["baseline"],
+        zoos=get_zoos(),
+    script:
+        "../workflow/scripts/stability_summary.py"
+
+
 rule zoo_figures:
     input:
-        summary="results/summary.csv",
+        unpack(get_zoo_figure_inputs),
     output:
         topk_gain=report(
             "results/figures/{zoo}/topk_gain.png",

@@ -1,12 +1,15 @@
 # One cache per (target, regime, expert). jobs.granularity decides whether a
-# job makes one of them or all of one expert's (see common.smk).
+# job makes one of them or all of one expert's (see common.smk). An expert's
+# job also writes its source class means: a job of their own would cost more
+# in process start than the work.
 if BY_EXPERT:
 
     rule extract_cache:
         input:
-            unpack(get_task_inputs),
+            unpack(get_expert_cache_inputs),
         output:
             caches=task_files("results/cache/{target}/{regime}/{{expert}}.h5"),
+            source_means="results/source_means/{expert}.h5",
         log:
             "results/logs/cache/{expert}.log",
         benchmark:
@@ -22,6 +25,8 @@ if BY_EXPERT:
             gradient_dim=get_gradient_dim,
             gradient_ridge=config["selection"]["gradient_ridge"],
             seed=config["seed"],
+            sources=get_expert_sources,
+            source_images_per_class=config["selection"]["source_images_per_class"],
         script:
             "../workflow/scripts/extract_cache.py"
 
@@ -50,34 +55,34 @@ else:
         script:
             "../workflow/scripts/extract_cache.py"
 
+    rule extract_source_means:
+        input:
+            checkpoint=get_expert_checkpoint,
+            datasets=get_expert_source_datasets,
+        output:
+            "results/source_means/{expert}.h5",
+        log:
+            "results/logs/source_means/{expert}.log",
+        benchmark:
+            "results/benchmarks/source_means/{expert}.tsv"
+        conda:
+            "../envs/zooselect.yaml"
+        threads: 1
+        resources:
+            gpu=1,
+        params:
+            sources=get_expert_sources,
+            images_per_class=config["selection"]["source_images_per_class"],
+            seed=config["seed"],
+        script:
+            "../workflow/scripts/extract_source_means.py"
 
-rule extract_source_means:
-    input:
-        checkpoint=get_expert_checkpoint,
-        datasets=get_expert_source_datasets,
-    output:
-        "results/source_means/{expert}.h5",
-    log:
-        "results/logs/source_means/{expert}.log",
-    benchmark:
-        "results/benchmarks/source_means/{expert}.tsv"
-    conda:
-        "../envs/zooselect.yaml"
-    threads: 1
-    resources:
-        gpu=1,
-    params:
-        sources=get_expert_sources,
-        images_per_class=config["selection"]["source_images_per_class"],
-        seed=config["seed"],
-    script:
-        "../workflow/scripts/extract_source_means.py"
 
-
+# RSA's probe network. Where stability draws are made, it also writes its
+# features on the target's selection pool (see zooselect.stability).
 rule train_probe:
     input:
-        dataset=get_target_dataset,
-        split=get_regime_split,
+        unpack(get_probe_inputs),
     output:
         "results/probes/{target}/{regime}.h5",
     log:

@@ -43,6 +43,14 @@ TASKS = [
     for target, spec in config["targets"].items()
     for regime in spec.get("regimes", REGIMES)
 ]
+# Stability draws of the probe set (zooselect.stability): made for every
+# (target, regime) whose target has a full regime, the draws' selection pool.
+STABILITY_DRAWS = config["stability"]["seeds"]
+STABILITY_TASKS = [
+    (target, regime)
+    for target, regime in TASKS
+    if STABILITY_DRAWS and (target, "full") in TASKS
+]
 # Methods that read more than a cache's features, probabilities and labels.
 METHOD_INPUTS = {method: set(METHOD_REGISTRY[method].inputs) for method in METHODS}
 GRADIENTS_NEEDED = any("gradients" in inputs for inputs in METHOD_INPUTS.values())
@@ -90,7 +98,39 @@ def get_final_outputs():
         "results/figures/accuracy_vs_shots.png",
         *expand("results/figures/{zoo}/topk_gain.png", zoo=get_zoos()),
         *expand("results/figures/{zoo}/method_quality.png", zoo=get_zoos()),
+        *(["results/stability.csv"] if STABILITY_TASKS else []),
     ]
+
+
+def stability_files():
+    return [
+        f"results/stability/{target}/{regime}.csv" for target, regime in STABILITY_TASKS
+    ]
+
+
+def get_zoo_figure_inputs(wildcards):
+    """The summary, and the per-draw stability metrics for error bars where there are draws."""
+    inputs = {"summary": "results/summary.csv"}
+    if STABILITY_TASKS:
+        inputs["stability"] = "results/stability_seeds.csv"
+    return inputs
+
+
+def get_stability_summary_inputs(wildcards):
+    """Every stability CSV and the fine-tuned accuracies they are judged against."""
+    return {
+        "stability": stability_files(),
+        "finetune": [
+            path
+            for target, regime in STABILITY_TASKS
+            for path in expand(
+                "results/finetune/{target}/{regime}/{expert}.csv",
+                target=target,
+                regime=regime,
+                expert=EXPERTS,
+            )
+        ],
+    }
 
 
 def get_figure_inputs(wildcards):
@@ -149,6 +189,37 @@ def get_task_inputs(wildcards):
         "datasets": [dataset_file(task["target"]) for task in tasks],
         "splits": [split_file(task["target"], task["regime"]) for task in tasks],
     }
+
+
+def get_expert_cache_inputs(wildcards):
+    """An expert job's task inputs, and its source datasets (for its source class means)."""
+    return {
+        **get_task_inputs(wildcards),
+        "source_datasets": get_expert_source_datasets(wildcards),
+    }
+
+
+def get_probe_inputs(wildcards):
+    """The target and its regime's split; for stability draws, also its full split (the pool)."""
+    inputs = {
+        "dataset": dataset_file(wildcards.target),
+        "split": split_file(wildcards.target, wildcards.regime),
+    }
+    few_shot = wildcards.regime != "full"
+    if few_shot and (wildcards.target, wildcards.regime) in STABILITY_TASKS:
+        inputs["pool_split"] = split_file(wildcards.target, "full")
+    return inputs
+
+
+def get_stability_inputs(wildcards):
+    """The full regime's caches of the zoo (the pool), and the probe or source means if needed."""
+    inputs = get_score_inputs(wildcards)
+    inputs["caches"] = expand(
+        "results/cache/{target}/full/{expert}.h5",
+        target=wildcards.target,
+        expert=EXPERTS,
+    )
+    return inputs
 
 
 def get_init_checkpoint(wildcards):

@@ -44,3 +44,28 @@ else:
             zoos=get_zoos(),
         script:
             "../workflow/scripts/score_experts.py"
+
+
+# Stability: every method on S draws of the probe set from the target's
+# selection pool (the full regime's caches), one job per (target, regime).
+rule score_stability:
+    input:
+        unpack(get_stability_inputs),
+    output:
+        "results/stability/{target}/{regime}.csv",
+    log:
+        "results/logs/stability/{target}/{regime}.log",
+    benchmark:
+        "results/benchmarks/stability/{target}/{regime}.tsv"
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    params:
+        draws=STABILITY_DRAWS,
+        shots=get_regime_shots,
+        methods=METHODS,
+        options=get_method_options,
+        zoos=get_zoos(),
+        seed=config["seed"],
+    script:
+        "../workflow/scripts/score_stability.py"

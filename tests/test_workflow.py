@@ -51,6 +51,7 @@ TINY = {
         "probe": {"options": {"width": 4}, "schedule": {"steps": 10, "batch_size": 32, "lr": 0.05}},
     },
     "methods": {name: {} for name in METHODS},
+    "stability": {"seeds": 2},
     "finetune": {"lrs": [0.05], "epochs": {"full": 1, "5shot": 2}, "batch_size": 32},
 }
 
@@ -87,7 +88,7 @@ def workdir(tmp_path_factory):
 
 
 # What re-runs downstream of any changed score or accuracy.
-SUMMARY_AND_FIGURES = {"aggregate": 1, "figures": 1, "zoo_figures": 2}
+SUMMARY_AND_FIGURES = {"aggregate": 1, "stability_summary": 1, "figures": 1, "zoo_figures": 2}
 EXPERTS = {"resnet-generic", "resnet-shapes-scratch", "resnet-shapes-generic", "shared-all", "multibn-shapes"}
 
 
@@ -138,8 +139,8 @@ def test_changing_method_options_plans_only_their_scores_and_aggregate(workdir):
     config["methods"]["domain_similarity"] = {"gamma": 0.5}
     write_config(workdir, config)
     try:
-        # one scoring job per (target, regime) does every method
-        assert planned_jobs(workdir) == {"score_experts": 2, **SUMMARY_AND_FIGURES}
+        # one scoring job per (target, regime) does every method, and one its stability draws
+        assert planned_jobs(workdir) == {"score_experts": 2, "score_stability": 2, **SUMMARY_AND_FIGURES}
     finally:
         write_config(workdir, TINY)
 
@@ -152,7 +153,38 @@ def test_changing_k_plans_only_caches_probes_scores_and_aggregate(workdir):
         planned = planned_jobs(workdir)
     finally:
         write_config(workdir, TINY)
-    assert set(planned) == {"extract_cache", "train_probe", "score_experts", *SUMMARY_AND_FIGURES}
+    assert set(planned) == {"extract_cache", "train_probe", "score_experts", "score_stability", *SUMMARY_AND_FIGURES}
+
+
+def test_changing_the_number_of_stability_draws_plans_only_stability(workdir):
+    config = copy.deepcopy(TINY)
+    config["stability"]["seeds"] = 3
+    write_config(workdir, config)
+    try:
+        planned = planned_jobs(workdir)
+    finally:
+        write_config(workdir, TINY)
+    assert planned == {"score_stability": 2, "stability_summary": 1, "zoo_figures": 2}
+
+
+def test_stability_reports_spread_and_rank_consistency_over_draws(workdir):
+    results = workdir / "results"
+    draws = pd.read_csv(results / "stability" / "dots" / "5shot.csv")
+    assert list(draws.columns) == ["seed", "method", "expert", "score", "seconds"]
+    assert sorted(draws.seed.unique()) == [0, 1] and set(draws.expert) == EXPERTS
+    assert set(draws.method) == set(METHODS)
+    per_draw = pd.read_csv(results / "stability_seeds.csv")
+    assert list(per_draw.columns) == ["seed", "zoo", "target", "regime", "method", "spearman", "top3_gain",
+                                      "trials_to_best"]
+    table = pd.read_csv(results / "stability.csv")
+    assert (table.seeds == 2).all()
+    means = table[table.target == "mean"]
+    assert len(means) == 2 * 2 * len(METHODS)  # zoos x regimes x methods
+    ranked = means.dropna(subset=["rank"])  # a method without a defined Spearman has no rank
+    assert len(ranked) > len(means) / 2
+    assert ranked.rank_held.between(0, 1).all() and (ranked.rank_best <= ranked.rank_worst).all()
+    # Random is its expectation in every draw: no spread.
+    assert (table[table.method == "random"].top3_gain_std.fillna(0) == 0).all()
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,15 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"report.method: '{report_method}' is not one of the configured methods ({', '.join(config['methods'])})"
         )
 
+    if config.get("stability", {}).get("seeds", 0):
+        pool = config.get("selection", {}).get("images_per_class", 50)
+        larger = [r for r in config["regimes"] if r != "full" and int(r.removesuffix("shot")) > pool]
+        if larger:
+            raise ConfigError(
+                f"stability: regime(s) {', '.join(larger)} need more images per class than the selection "
+                f"pool has (selection.images_per_class = {pool}); raise it or set stability.seeds to 0"
+            )
+
     missing = [regime for regime in config["regimes"] if regime not in config["finetune"]["epochs"]]
     if missing:
         raise ConfigError(f"finetune.epochs: no epochs given for regime(s) {', '.join(missing)}")

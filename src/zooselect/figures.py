@@ -462,7 +462,7 @@ def plot_method_quality(
     axes[1].set_xticks(x, methods, rotation=45, ha="right", fontsize=8)
     axes[1].set_xlabel("selection method (best first by mean Spearman)")
     if seeds >= 2:
-        note = f"error bars: standard deviation over {seeds} seeds"
+        note = f"error bars: standard deviation over {seeds} draws of the probe set"
     elif stability is None:
         note = "no error bars: no stability runs given"
     else:

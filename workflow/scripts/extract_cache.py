@@ -1,12 +1,17 @@
 """Extract one expert's caches: features, source-head probabilities and projected
-gradients on the selection sample of each of the job's (target, regime) tasks."""
+gradients on the selection sample of each of the job's (target, regime) tasks.
+
+A job that does all of an expert's tasks (jobs.granularity: expert) also
+writes the expert's source class means, which would otherwise cost a job
+(and a process start) of their own."""
 
 import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import torch
 
-from zooselect.cache import sample_for_selection, write_cache
+from zooselect.cache import sample_for_selection, source_class_means, write_arrays, write_cache
 from zooselect.data import load_dataset
+from zooselect.experts import merge_sources
 from zooselect.gradients import projected_gradients
 from zooselect.io import read_json
 from zooselect.models import load_checkpoint
@@ -20,9 +25,11 @@ expert = snakemake.wildcards.expert
 model, info = load_checkpoint(snakemake.input.checkpoint)
 model = model.to(memory_format=torch.channels_last)
 datasets = {}  # each target's dataset is read once per job
+caches = snakemake.output.caches  # one path (a task's job) or a list (an expert's job)
+caches = [caches] if isinstance(caches, str) else list(caches)
 
 for task, dataset_path, split_path, output in zip(
-    params.tasks, snakemake.input.datasets, snakemake.input.splits, snakemake.output
+    params.tasks, snakemake.input.datasets, snakemake.input.splits, caches
 ):
     watch = Stopwatch()
     target, regime = task["target"], task["regime"]
@@ -67,3 +74,16 @@ for task, dataset_path, split_path, output in zip(
         "%s on %s/%s: %d images, %d features, in %.2f s",
         expert, target, regime, len(indices), features.shape[1], watch.seconds,
     )
+
+if "source_means" in snakemake.output.keys():
+    watch = Stopwatch()
+    sources = merge_sources(params.sources, [load_dataset(path) for path in snakemake.input.source_datasets])
+    arrays, images = source_class_means(
+        model, sources, params.source_images_per_class, derive_seed(params.seed, "source_means", expert)
+    )
+    write_arrays(
+        snakemake.output.source_means,
+        arrays,
+        {"expert": expert, "images_per_class": params.source_images_per_class, "seconds": watch.seconds},
+    )
+    log.info("%s: %d source classes from %d images in %.1f s", expert, len(arrays["source_means"]), images, watch.seconds)

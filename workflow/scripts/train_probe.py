@@ -1,4 +1,5 @@
-"""Train RSA's probe network on one (target, regime)'s selection sample; save its features there."""
+"""Train RSA's probe network on one (target, regime)'s selection sample; save its features there
+(and on the target's selection pool, for stability draws)."""
 
 import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
@@ -30,9 +31,22 @@ probe = create_model(snakemake.params.arch, dataset.num_classes, **snakemake.par
 probe = probe.to(memory_format=torch.channels_last)
 train(probe, images, labels, schedule_from_config(snakemake.params.schedule, len(labels)), seed, f"probe {target}/{regime}")
 features, _ = forward_features(probe, images)
+arrays = {"probe_features": features, "indices": indices}
+if "pool_split" in snakemake.input.keys():
+    # Stability draws come from the full regime's selection sample (the pool).
+    pool, _ = sample_for_selection(
+        dataset.y_train,
+        read_json(snakemake.input.pool_split),
+        snakemake.params.images_per_class,
+        snakemake.params.seed,
+        target,
+        "full",
+    )
+    arrays["pool_indices"] = pool
+    arrays["pool_probe_features"], _ = forward_features(probe, to_tensor(dataset.x_train[pool]))
 write_arrays(
     snakemake.output[0],
-    {"probe_features": features, "indices": indices},
+    arrays,
     {"target": target, "regime": regime, "seed": seed, "seconds": watch.seconds},
 )
 log.info("probe on %s/%s: %d images, %.1f s", target, regime, len(indices), watch.seconds)

@@ -1,0 +1,84 @@
+"""Scoring a zoo: every method on every expert's cache, as the workflow does.
+
+``load_zoo_caches`` reads the experts' caches with what some methods need
+besides them (RSA's probe features on the same images, Domain Similarity's
+source class means); ``score_zoo`` runs each method on each cache and, for
+methods that compare experts with each other (Feature Metrics), combines the
+raw values within each zoo. Scoring jobs, the stability draws and the
+``zooselect`` command all go through these two functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cache import read_arrays, read_cache
+from .runtime import Stopwatch
+from .scores import compute_score, get_method
+
+
+def load_zoo_caches(
+    cache_paths: Iterable[str | Path],
+    probe: Mapping[str, Any] | None = None,
+    source_mean_paths: Sequence[str | Path] = (),
+) -> list[dict[str, Any]]:
+    """Each expert's cache, with ``probe_features`` and its source class means attached.
+
+    probe: RSA's probe arrays (``probe_features`` and the ``indices`` they
+    were computed on); they must be the cache's images. source_mean_paths:
+    one file per cache, in the same order, or none.
+    """
+    caches = []
+    source_mean_paths = list(source_mean_paths)
+    for position, path in enumerate(cache_paths):
+        cache = read_cache(path)
+        if probe is not None:
+            if not np.array_equal(probe["indices"], cache["indices"]):
+                raise ValueError(f"{path} and the probe were sampled from different images")
+            cache["probe_features"] = probe["probe_features"]
+        if source_mean_paths:
+            cache.update(read_arrays(source_mean_paths[position]))
+        caches.append(cache)
+    return caches
+
+
+def score_zoo(
+    caches: Sequence[Mapping[str, Any]],
+    methods: Iterable[str],
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    zoos: Mapping[str, Iterable[str]] | None = None,
+    log: logging.Logger | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """method -> rows ``{expert, score, seconds}``, one per cache.
+
+    options: each method's options (defaults where absent). zoos: zoo name ->
+    its experts; a method with an ``across_zoo`` step (Feature Metrics) is
+    combined within each zoo, since each zoo is judged on its own (default:
+    all caches form one zoo).
+    """
+    options = options or {}
+    results = {}
+    for name in methods:
+        method = get_method(name)
+        rows = []
+        for cache in caches:
+            watch = Stopwatch()
+            score = compute_score(method.name, cache, options.get(name, {}))
+            rows.append({"expert": cache["expert"], "score": score, "seconds": watch.seconds})
+            if log is not None:
+                log.info("%s: %s = %s (%.3f s)", cache["expert"], method.name, score, watch.seconds)
+        if method.across_zoo is not None:
+            raw = {row["expert"]: row["score"] for row in rows}
+            groups = zoos.values() if zoos else [list(raw)]
+            final = {}
+            for members in groups:
+                final.update(method.across_zoo({expert: raw[expert] for expert in members if expert in raw}))
+            for row in rows:
+                row["score"] = float(final[row["expert"]])
+        results[name] = rows
+    return results
