@@ -10,6 +10,9 @@ rule aggregate:
     conda:
         "../envs/zooselect.yaml"
     threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
     params:
         baseline=config["zoo"]["baseline"],
         zoos=get_zoos(),
@@ -36,6 +39,9 @@ rule zoo_tables:
     conda:
         "../envs/zooselect.yaml"
     threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     params:
         sources=SOURCES,
         experts=get_single_domain_experts(),
@@ -63,6 +69,9 @@ rule stability_summary:
     conda:
         "../envs/zooselect.yaml"
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         baseline=config["zoo"]["baseline"],
         zoos=get_zoos(),
@@ -91,6 +100,9 @@ rule zoo_figures:
     conda:
         "../envs/zooselect.yaml"
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
     script:
         "../workflow/scripts/zoo_figures.py"
 
@@ -119,6 +131,9 @@ rule figures:
     conda:
         "../envs/zooselect.yaml"
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         baseline=config["zoo"]["baseline"],
         method=config["report"]["method"],

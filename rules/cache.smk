@@ -19,6 +19,8 @@ if BY_EXPERT:
         threads: 1
         resources:
             gpu=1,
+            mem_mb=16000,
+            runtime=240,
         params:
             tasks=get_expert_tasks,
             images_per_class=config["selection"]["images_per_class"],
@@ -46,6 +48,8 @@ else:
         threads: 1
         resources:
             gpu=1,
+            mem_mb=16000,
+            runtime=60,
         params:
             tasks=get_expert_tasks,
             images_per_class=config["selection"]["images_per_class"],
@@ -70,6 +74,8 @@ else:
         threads: 1
         resources:
             gpu=1,
+            mem_mb=16000,
+            runtime=60,
         params:
             sources=get_expert_sources,
             images_per_class=config["selection"]["source_images_per_class"],
@@ -94,6 +100,8 @@ rule train_probe:
     threads: 1
     resources:
         gpu=1,
+        mem_mb=16000,
+        runtime=120,
     params:
         arch=config["selection"]["probe"]["arch"],
         arch_options=config["selection"]["probe"]["options"],

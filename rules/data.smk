@@ -23,6 +23,7 @@ rule split_regime:
         "results/data/{target}/{regime}.json",
     log:
         "results/logs/data/{target}-{regime}.log",
+    retries: 2
     localrule: True
     conda:
         "../envs/zooselect.yaml"

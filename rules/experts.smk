@@ -1,5 +1,12 @@
 # The generic experts are the critical path (every single-domain expert
 # initialised from them waits, and they train longest): start them first.
+#
+# Every training job runs one network on one GPU (resources: gpu=1; on a
+# workstation each job leases its own device, see src/zooselect/devices.py).
+# One thread: the images sit in memory as tensors, so no loader workers are
+# needed, and torch's CPU results depend on its thread count. mem_mb and
+# runtime (minutes) are sized for config/paper.yaml on a current GPU node;
+# profiles/slurm overrides them per cluster.
 
 
 rule train_generic_expert:
@@ -18,6 +25,8 @@ rule train_generic_expert:
     threads: 1
     resources:
         gpu=1,
+        mem_mb=64000,
+        runtime=2880,
     params:
         expert=get_trained_expert,
         arch_options=get_arch_options,
@@ -44,6 +53,8 @@ rule train_expert:
     threads: 1
     resources:
         gpu=1,
+        mem_mb=32000,
+        runtime=1440,
     params:
         expert=get_trained_expert,
         arch_options=get_arch_options,
@@ -74,6 +85,8 @@ rule train_multidomain_expert:
     threads: 1
     resources:
         gpu=1,
+        mem_mb=32000,
+        runtime=1440,
     params:
         variant=get_variant,
         sources=SOURCES,
@@ -102,6 +115,8 @@ rule train_shared_expert:
     threads: 1
     resources:
         gpu=1,
+        mem_mb=32000,
+        runtime=1440,
     params:
         variant="shared",
         sources=SOURCES,

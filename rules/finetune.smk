@@ -1,6 +1,8 @@
 # Fine-tuning every expert on every (target, regime): the ground truth. One
 # job per (target, regime, expert), or one per expert doing all its pairs
-# (config jobs.granularity; see common.smk).
+# (config jobs.granularity; see common.smk). One GPU, one thread, as for
+# training (rules/experts.smk); an expert's job does every task, so it runs
+# longer than a task's.
 if BY_EXPERT:
 
     rule finetune_expert:
@@ -17,6 +19,8 @@ if BY_EXPERT:
         threads: 1
         resources:
             gpu=1,
+            mem_mb=16000,
+            runtime=1440,
         params:
             tasks=get_expert_tasks,
             lrs=config["finetune"]["lrs"],
@@ -45,6 +49,8 @@ else:
         threads: 1
         resources:
             gpu=1,
+            mem_mb=16000,
+            runtime=240,
         params:
             tasks=get_expert_tasks,
             lrs=config["finetune"]["lrs"],

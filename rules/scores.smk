@@ -17,6 +17,9 @@ if BY_EXPERT:
         conda:
             "../envs/zooselect.yaml"
         threads: 1
+        resources:
+            mem_mb=16000,
+            runtime=120,
         params:
             methods=get_job_methods,
             options=get_method_options,
@@ -38,6 +41,9 @@ else:
         conda:
             "../envs/zooselect.yaml"
         threads: 1
+        resources:
+            mem_mb=16000,
+            runtime=60,
         params:
             methods=get_job_methods,
             options=get_method_options,
@@ -60,6 +66,9 @@ rule score_stability:
     conda:
         "../envs/zooselect.yaml"
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         draws=STABILITY_DRAWS,
         shots=get_regime_shots,

@@ -53,6 +53,7 @@ def test_default_config_is_accepted_and_has_twelve_experts():
         (lambda c: c["methods"].update(magic={}), r"methods: unknown method 'magic'; valid methods: .*lfc"),
         (lambda c: c["methods"].update(random={"sed": 1}), r"methods.random: unknown option 'sed'; valid options: seed"),
         (lambda c: c["regimes"].append("10shot"), r"finetune.epochs: no epochs given for regime\(s\) 10shot"),
+        (lambda c: c["selection"].update(images_per_class=10), r"stability: regime\(s\) 20shot need more images per class than the selection pool has"),
     ],
 )
 def test_bad_names_stop_with_the_culprit_and_the_choices(edit, message):

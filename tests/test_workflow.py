@@ -7,63 +7,24 @@ check the other job granularity and the paper's configuration.
 """
 
 import copy
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from _tiny import ROOT, TINY as TINY_BASE, run_snakemake, write_config
 
 from zooselect.scores import METHODS
 
 pytestmark = pytest.mark.workflow
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-
-TINY = {
-    "seed": 0,
-    "sources": {"shapes": {"kind": "shapes", "options": {"train": 300, "test": 100}}},
-    "targets": {"dots": {"kind": "dots", "options": {"train": 100, "test": 100}}},
-    "regimes": ["full", "5shot"],
-    "zoo": {
-        "architectures": {"resnet": {"width": 8}},
-        "inits": ["scratch", "generic"],
-        "generic": True,
-        "baseline": "resnet-generic",
-        "multidomain": {"variants": ["shared", "multibn"], "options": {"width": 8}, "images_per_domain": 64},
-    },
-    "training": {
-        "expert": {"steps": 20, "batch_size": 32, "lr": 0.05},
-        "generic": {"steps": 30, "batch_size": 32, "lr": 0.05},
-        "from_generic": {"steps": 10, "batch_size": 32, "lr": 0.02},
-        "multidomain": {"steps": 20, "batch_size": 32, "lr": 0.05},
-    },
-    "jobs": {"granularity": "expert"},
-    "selection": {
-        "images_per_class": 10,
-        "source_images_per_class": 5,
-        "gradient_dim": 16,
-        "probe": {"options": {"width": 4}, "schedule": {"steps": 10, "batch_size": 32, "lr": 0.05}},
-    },
-    "methods": {name: {} for name in METHODS},
-    "stability": {"seeds": 2},
-    "finetune": {"lrs": [0.05], "epochs": {"full": 1, "5shot": 2}, "batch_size": 32},
-}
+# The shared tiny config, with two stability draws.
+TINY = {**TINY_BASE, "stability": {"seeds": 2}}
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
-    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def write_config(workdir: Path, config: dict) -> None:
-    (workdir / "config").mkdir(exist_ok=True)
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return run_snakemake(workdir, *args)
 
 
 def planned_jobs(workdir: Path) -> dict[str, int]:
@@ -266,10 +227,12 @@ def test_paper_configuration_plans_the_paper_benchmark(tmp_path):
         "finetune_expert": 30 * 47,
         "train_probe": 30,
         "score_experts": 30 * 17,
+        "score_stability": 8 * 3,
+        "stability_summary": 1,
         "aggregate": 1,
         "zoo_tables": 1,
         "figures": 1,
         "zoo_figures": 2,
         "all": 1,
-        "total": 3495,
+        "total": 3495 + 8 * 3 + 1,
     }

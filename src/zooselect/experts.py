@@ -18,7 +18,7 @@ from torch import nn
 
 from .data import Dataset
 from .models import create_model, load_checkpoint
-from .training import Schedule, accuracy, to_tensor, train
+from .training import Resume, Schedule, accuracy, to_tensor, train
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +58,23 @@ def train_expert(
     seed: int,
     init_checkpoint: str | None = None,
     description: str = "expert",
+    device: torch.device | str = "cpu",
+    resume: Resume | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train one expert on ``dataset``; return it and its metrics (source test accuracy)."""
+    """Train one expert on ``dataset``; return it and its metrics (source test accuracy).
+
+    The network is built on the CPU (the same initial weights everywhere)
+    and trained on ``device``; ``resume`` makes a killed run continue from
+    its last saved step (``training.train``).
+    """
     torch.manual_seed(seed)
     model = create_model(arch, dataset.num_classes, **arch_options)
     model = model.to(memory_format=torch.channels_last)
     if init_checkpoint:
         initialise_from(model, init_checkpoint)
+    model = model.to(device)
     x_train, y_train = to_tensor(dataset.x_train), torch.from_numpy(dataset.y_train)
-    result = train(model, x_train, y_train, schedule, seed, description)
+    result = train(model, x_train, y_train, schedule, seed, description, resume)
     test_accuracy = accuracy(model, to_tensor(dataset.x_test), torch.from_numpy(dataset.y_test))
     metrics = {
         "source_test_accuracy": test_accuracy,

@@ -8,7 +8,9 @@ labels on the expert's penultimate features, differentiated for each sample
 with respect to the weights of the expert's last convolutional layer. The
 gradients (P numbers each) are projected to Dg dimensions by a seeded
 Gaussian matrix with entries N(0, 1/Dg), which preserves inner products in
-expectation (Johnson–Lindenstrauss).
+expectation (Johnson–Lindenstrauss). Everything runs on the model's
+device; the projection matrix is drawn on the CPU (the same matrix on any
+device) and the projected gradients come back as a CPU array.
 
 The ridge penalty matters more than its name suggests. With a weak penalty
 the head fits the sampled images almost perfectly for a good expert, so its
@@ -42,7 +44,7 @@ def fit_ridge_head(features: torch.Tensor, targets: torch.Tensor, ridge: float =
     f = features.double()
     mean_f, mean_y = f.mean(0), targets.double().mean(0)
     fc, yc = f - mean_f, targets.double() - mean_y
-    gram = fc.T @ fc + ridge * len(f) * torch.eye(f.shape[1], dtype=torch.float64)
+    gram = fc.T @ fc + ridge * len(f) * torch.eye(f.shape[1], dtype=torch.float64, device=f.device)
     weight = torch.linalg.solve(gram, fc.T @ yc)
     bias = mean_y - mean_f @ weight
     return weight.float(), bias.float()
@@ -61,6 +63,8 @@ class _Setup:
         features: torch.Tensor | None = None,
     ):
         model.eval()
+        device = model.last_conv.weight.device
+        x, labels = x.to(device), labels.to(device)
         self.model = model
         self.name = next(n for n, p in model.named_parameters() if p is model.last_conv.weight)
         self.weight = model.last_conv.weight.detach()
@@ -125,6 +129,8 @@ def per_sample_gradients(
     conv = model.last_conv
     if conv.groups != 1:
         raise ValueError("per-sample gradients support ungrouped last convolutions only")
+    device = conv.weight.device
+    x, labels = x.to(device), labels.to(device)
     model.eval()
     with torch.no_grad():
         conv_input, context = model.split_at_last_conv(x)
@@ -139,7 +145,7 @@ def per_sample_gradients(
 
     output_gradients = vmap(grad(loss))
     n_out = conv.out_channels
-    result = torch.empty(len(x), n_out, setup.weight[0].numel())
+    result = torch.empty(len(x), n_out, setup.weight[0].numel(), device=device)
     # torch.func.grad ignores an enclosing no_grad for its own derivative;
     # the no_grad only keeps autograd from recording the batched products.
     with torch.no_grad():
@@ -159,7 +165,7 @@ def per_sample_gradients_loop(
     """The same gradients with a Python loop of backward passes (reference, slow)."""
     setup = _Setup(_FeatureView(model), x, labels, num_classes, ridge)
     rows = []
-    for image, target in zip(x, setup.targets):
+    for image, target in zip(x.to(setup.weight.device), setup.targets):
         weight = setup.weight.clone().requires_grad_(True)
         (gradient,) = torch.autograd.grad(setup.loss(weight, image, target), weight)
         rows.append(gradient.flatten())
@@ -177,5 +183,5 @@ def projected_gradients(
 ) -> np.ndarray:
     """(N, dim) randomly projected per-sample gradients, as float32."""
     gradients = per_sample_gradients(model, x, torch.as_tensor(labels), num_classes, ridge)
-    projection = projection_matrix(gradients.shape[1], dim, seed)
-    return (gradients @ projection).numpy().astype(np.float32)
+    projection = projection_matrix(gradients.shape[1], dim, seed).to(gradients.device)
+    return (gradients @ projection).cpu().numpy().astype(np.float32)

@@ -7,7 +7,8 @@ weighs the same whatever its size. Batches hold one domain each (per-domain
 batch norm needs batch statistics of one domain), and the order of an
 epoch's batches is shuffled across domains. Augmentation, per-image
 standardisation, SGD with Nesterov momentum and the step decay are
-``training.py``'s.
+``training.py``'s, and so are the device handling (the network's device)
+and the resume checkpoints (``training.Resume``).
 
 The architecture and its export to ordinary ``resnet`` zoo entries live in
 ``zooselect.models.multidomain``.
@@ -30,7 +31,20 @@ from tqdm import tqdm
 
 from .data import Dataset
 from .models.multidomain import SHARED_ENTRY, MultiDomainResNet, check_variant, export_shared
-from .training import NesterovSGD, Schedule, _random_shift, accuracy, step_decay, to_tensor
+from .training import (
+    NesterovSGD,
+    Resume,
+    Schedule,
+    _random_shift,
+    accuracy,
+    cpu_state,
+    device_of,
+    fingerprint,
+    rng_state,
+    set_rng_state,
+    step_decay,
+    to_tensor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,17 +88,46 @@ def epoch_batches(
     return [batches[i] for i in order.tolist()]
 
 
+class EpochStream:
+    """Batches from consecutive epochs of ``epoch_batches``, resumable at any step.
+
+    An epoch's batches are drawn when its first batch is asked for, so the
+    generator's draws interleave with the training loop's exactly as in one
+    uninterrupted run.
+    """
+
+    def __init__(self, sizes: Sequence[int], images_per_domain: int, batch_size: int, generator: torch.Generator):
+        self.sizes = list(sizes)
+        self.images_per_domain = images_per_domain
+        self.batch_size = batch_size
+        self.generator = generator
+        self.pending: list[tuple[int, torch.Tensor]] = []
+        self.position = 0
+
+    def next(self) -> tuple[int, torch.Tensor]:
+        if self.position == len(self.pending):
+            self.pending = epoch_batches(self.sizes, self.images_per_domain, self.batch_size, self.generator)
+            self.position = 0
+        batch = self.pending[self.position]
+        self.position += 1
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        rest = self.pending[self.position :]
+        return {"domains": [d for d, _ in rest], "indices": [index.clone() for _, index in rest]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.pending = [(int(d), index.clone()) for d, index in zip(state["domains"], state["indices"])]
+        self.position = 0
+
+
 def batch_stream(
     sizes: Sequence[int], images_per_domain: int, batch_size: int, steps: int, generator: torch.Generator
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """``steps`` batches from consecutive epochs of ``epoch_batches`` (the last one cut short)."""
-    produced = 0
-    while produced < steps:
-        for batch in epoch_batches(sizes, images_per_domain, batch_size, generator):
-            if produced == steps:
-                return
-            yield batch
-            produced += 1
+    stream = EpochStream(sizes, images_per_domain, batch_size, generator)
+    for _ in range(steps):
+        yield stream.next()
 
 
 class _DomainView(nn.Module):
@@ -111,6 +154,8 @@ def train_multidomain(
     images_per_domain: int,
     seed: int,
     description: str = "multidomain",
+    device: torch.device | str = "cpu",
+    resume: Resume | None = None,
 ) -> tuple[MultiDomainResNet, dict[str, Any]]:
     """Train one variant of the multi-domain expert on ``datasets`` (domain name -> dataset).
 
@@ -123,6 +168,10 @@ def train_multidomain(
     test accuracy through its own parameters and head (and, for Shared, the
     accuracy of the concatenated head on all test sets, the ``shared-all``
     entry's), steps, seconds, images per domain.
+
+    The network trains on ``device``. With ``resume`` the run saves its
+    state every ``resume.every`` steps and continues from a saved state
+    (``training.train`` does the same).
     """
     check_variant(variant)
     if not datasets:
@@ -139,9 +188,10 @@ def train_multidomain(
         model = MultiDomainResNet(domains, [datasets[d].num_classes for d in domains], variant, **arch_options)
     except TypeError as error:
         raise ValueError(f"bad options {dict(arch_options)} for the multi-domain resnet: {error}") from error
-    model = model.to(memory_format=torch.channels_last)
-    xs = [to_tensor(datasets[d].x_train) for d in domains]
-    ys = [torch.from_numpy(datasets[d].y_train) for d in domains]
+    device = torch.device(device)
+    model = model.to(device=device, memory_format=torch.channels_last)
+    xs = [to_tensor(datasets[d].x_train).to(device) for d in domains]
+    ys = [torch.from_numpy(datasets[d].y_train).to(device) for d in domains]
 
     def optimiser(params: list[nn.Parameter]) -> NesterovSGD:
         return NesterovSGD(params, lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay)
@@ -149,13 +199,35 @@ def train_multidomain(
     shared = optimiser(model.shared_parameters())
     own = [optimiser(model.domain_parameters(d)) for d in domains]
     generator = torch.Generator().manual_seed(seed)
-    stream = batch_stream([len(y) for y in ys], images_per_domain, schedule.batch_size, schedule.steps, generator)
+    stream = EpochStream([len(y) for y in ys], images_per_domain, schedule.batch_size, generator)
     losses: list[float] = []
     domain_losses: list[list[float]] = [[] for _ in domains]
+    first_step, seconds_before = 0, 0.0
+    if resume is not None:
+        key = fingerprint(variant, domains, schedule, seed, images_per_domain, xs, ys, model.state_dict())
+        state = resume.load(key)
+        if state is not None:
+            model.load_state_dict(state["model"])
+            shared.load_state_dict(state["shared"])
+            for optimiser_, saved in zip(own, state["own"]):
+                optimiser_.load_state_dict(saved)
+            stream.load_state_dict(state["stream"])
+            generator.set_state(state["generator"])
+            set_rng_state(state["rng"], device)
+            losses = list(state["losses"])
+            domain_losses = [list(part) for part in state["domain_losses"]]
+            first_step, seconds_before = int(state["step"]), float(state["seconds"])
+            log.info("%s: resuming from step %d of %d (%s)", description, first_step, schedule.steps, resume.path)
+        resume.started()
     model.train()
     start = time.perf_counter()
-    progress = tqdm(stream, total=schedule.steps, desc=description, file=sys.stderr, mininterval=10)
-    for step, (d, index) in enumerate(progress):
+    progress = tqdm(
+        range(first_step, schedule.steps), initial=first_step, total=schedule.steps,
+        desc=description, file=sys.stderr, mininterval=10,
+    )
+    for step in progress:
+        d, index = stream.next()
+        index = index.to(device)
         lr = step_decay(schedule, step)
         shared.lr = own[d].lr = lr
         inputs = xs[d][index]
@@ -173,7 +245,23 @@ def train_multidomain(
         own[d].step()
         losses.append(loss.item())
         domain_losses[d].append(losses[-1])
-    seconds = time.perf_counter() - start
+        if resume is not None and resume.due(step + 1, schedule.steps):
+            resume.save(
+                {
+                    "fingerprint": key,
+                    "step": step + 1,
+                    "model": cpu_state(model),
+                    "shared": shared.state_dict(),
+                    "own": [optimiser_.state_dict() for optimiser_ in own],
+                    "stream": stream.state_dict(),
+                    "generator": generator.get_state(),
+                    "rng": rng_state(device),
+                    "losses": losses,
+                    "domain_losses": domain_losses,
+                    "seconds": seconds_before + time.perf_counter() - start,
+                }
+            )
+    seconds = seconds_before + time.perf_counter() - start
 
     test_accuracy = {
         d: accuracy(_DomainView(model, d), to_tensor(datasets[d].x_test), torch.from_numpy(datasets[d].y_test))
@@ -201,6 +289,7 @@ def train_multidomain(
         offsets = np.cumsum([0] + [datasets[d].num_classes for d in domains[:-1]])
         merged_y = np.concatenate([datasets[d].y_test + o for d, o in zip(domains, offsets)])
         resnet, _ = export_shared(model)
+        resnet = resnet.to(device)
         metrics["union_source_test_accuracy"] = accuracy(resnet, to_tensor(merged_x), torch.from_numpy(merged_y))
     model.eval()
     log.info(

@@ -1,8 +1,11 @@
-"""What every workflow script does first: log to its file, use its threads.
+"""What every workflow script does first: log to its file, use its threads and device.
 
-Scripts stay thin: ``job = start_job(snakemake)`` sends stderr (progress
+Scripts stay thin: ``log = start_job(snakemake)`` sends stderr (progress
 bars, tracebacks) and logging to the rule's log, and pins torch to the
-threads Snakemake gave the job.
+threads Snakemake gave the job. A job whose rule asks for ``resources:
+gpu=1`` also leases one GPU for its lifetime (``zooselect.devices``); the
+script puts its network on ``job_device()``, which is the CPU where there
+is no GPU.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 
 def start_job(snakemake: Any, uses_torch: bool = False) -> logging.Logger:
-    """Redirect stderr and logging to the job's log; set torch's threads."""
+    """Redirect stderr and logging to the job's log; set torch's threads; lease a GPU for a GPU rule."""
     if snakemake.log:
         sys.stderr = open(str(snakemake.log[0]), "w", buffering=1)
     logging.basicConfig(
@@ -27,13 +31,39 @@ def start_job(snakemake: Any, uses_torch: bool = False) -> logging.Logger:
     log.info("job %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards), snakemake.threads)
     if uses_torch:
         use_threads(snakemake.threads)
+    if int(snakemake.resources.get("gpu", 0) or 0) > 0:
+        from .devices import acquire
+
+        lease = acquire(label=f"{snakemake.rule} {dict(snakemake.wildcards)}")
+        log.info("device: %s", lease.describe())
     return log
+
+
+def job_device():
+    """The torch device of this job: its leased GPU, else the CPU."""
+    from .devices import current_device
+
+    return current_device()
 
 
 def use_threads(threads: int) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(threads)))
+
+
+def resume_file(output: str | Path, suffix: str = "") -> Path:
+    """Where a job keeps the resume state of the run that makes ``output``.
+
+    ``results/experts/x.pt`` -> ``results/resume/experts/x.pt{suffix}.state``:
+    outside every declared output, so Snakemake keeps it when the job fails
+    and never mistakes it for a result. The job removes it on success.
+    """
+    parts = Path(output).parts
+    if parts and parts[0] == "results":
+        parts = parts[1:]
+    relative = Path(*parts) if parts else Path("job")
+    return Path("results", "resume", relative.parent, f"{relative.name}{suffix}.state")
 
 
 class Stopwatch:

@@ -15,7 +15,7 @@ from zooselect.experts import merge_sources
 from zooselect.gradients import projected_gradients
 from zooselect.io import read_json
 from zooselect.models import load_checkpoint
-from zooselect.runtime import Stopwatch, start_job
+from zooselect.runtime import Stopwatch, job_device, start_job
 from zooselect.seeding import derive_seed
 from zooselect.training import forward_features, to_tensor
 
@@ -23,7 +23,7 @@ log = start_job(snakemake, uses_torch=True)
 params = snakemake.params
 expert = snakemake.wildcards.expert
 model, info = load_checkpoint(snakemake.input.checkpoint)
-model = model.to(memory_format=torch.channels_last)
+model = model.to(device=job_device(), memory_format=torch.channels_last)
 datasets = {}  # each target's dataset is read once per job
 caches = snakemake.output.caches  # one path (a task's job) or a list (an expert's job)
 caches = [caches] if isinstance(caches, str) else list(caches)

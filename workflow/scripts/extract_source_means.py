@@ -8,7 +8,7 @@ from zooselect.cache import source_class_means, write_arrays
 from zooselect.data import load_dataset
 from zooselect.experts import merge_sources
 from zooselect.models import load_checkpoint
-from zooselect.runtime import Stopwatch, start_job
+from zooselect.runtime import Stopwatch, job_device, start_job
 from zooselect.seeding import derive_seed
 
 log = start_job(snakemake, uses_torch=True)
@@ -18,7 +18,7 @@ dataset = merge_sources(
     snakemake.params.sources, [load_dataset(path) for path in snakemake.input.datasets]
 )
 model, _ = load_checkpoint(snakemake.input.checkpoint)
-model = model.to(memory_format=torch.channels_last)
+model = model.to(device=job_device(), memory_format=torch.channels_last)
 arrays, images = source_class_means(
     model,
     dataset,

@@ -8,15 +8,15 @@ import torch
 from zooselect.data import load_dataset
 from zooselect.io import read_json, write_rows
 from zooselect.models import load_checkpoint
-from zooselect.runtime import start_job
+from zooselect.runtime import job_device, resume_file, start_job
 from zooselect.seeding import derive_seed
-from zooselect.training import Schedule, epochs_to_steps, finetune, to_tensor
+from zooselect.training import Resume, Schedule, checkpoint_every, epochs_to_steps, finetune, to_tensor
 
 log = start_job(snakemake, uses_torch=True)
 params = snakemake.params
 expert = snakemake.wildcards.expert
 pretrained, _ = load_checkpoint(snakemake.input.checkpoint)
-pretrained = pretrained.to(memory_format=torch.channels_last)
+pretrained = pretrained.to(device=job_device(), memory_format=torch.channels_last)
 datasets = {}  # each target's dataset is read once per job
 
 for task, dataset_path, split_path, output in zip(
@@ -30,7 +30,10 @@ for task, dataset_path, split_path, output in zip(
     x_train, y_train = to_tensor(dataset.x_train[indices]), torch.from_numpy(dataset.y_train[indices])
     x_test, y_test = to_tensor(dataset.x_test), torch.from_numpy(dataset.y_test)
     rows = []
+    steps_per_epoch = epochs_to_steps(1, len(indices), params.batch_size)
     for lr in params.lrs:
+        # A killed job resumes the learning rate it was at from its last epoch.
+        resume = Resume(resume_file(output, f".lr{lr:g}"), checkpoint_every(steps_per_epoch))
         schedule = Schedule(
             steps=epochs_to_steps(params.epochs[regime], len(indices), params.batch_size),
             batch_size=params.batch_size,
@@ -49,7 +52,9 @@ for task, dataset_path, split_path, output in zip(
             schedule,
             seed=derive_seed(params.seed, "finetune", target, regime, expert, lr),
             description=f"{expert} on {target}/{regime} lr={lr}",
+            resume=resume,
         )
+        resume.clear()
         log.info("%s/%s lr %g: test accuracy %.4f (%.1f s)", target, regime, lr, result["test_accuracy"], result["seconds"])
         rows.append({"expert": expert, "lr": lr, **result})
     write_rows(output, rows, ["expert", "lr", "test_accuracy", "seconds", "train_loss"])

@@ -8,9 +8,9 @@ from zooselect.io import write_json
 from zooselect.models import save_checkpoint
 from zooselect.models.multidomain import export_entries
 from zooselect.multidomain import entry_metrics, train_multidomain
-from zooselect.runtime import Stopwatch, start_job
+from zooselect.runtime import Stopwatch, job_device, resume_file, start_job
 from zooselect.seeding import derive_seed
-from zooselect.training import schedule_from_config
+from zooselect.training import Resume, checkpoint_every, schedule_from_config
 
 log = start_job(snakemake, uses_torch=True)
 watch = Stopwatch()
@@ -19,14 +19,20 @@ variant = params.variant
 log.info("reading %s", ", ".join(snakemake.input.datasets))
 datasets = {source: load_dataset(path) for source, path in zip(params.sources, snakemake.input.datasets)}
 
+schedule = schedule_from_config(params.schedule, params.images_per_domain * len(datasets))
+# Saved every epoch (every domain's draw) outside the outputs: a killed job continues from there.
+batches_per_epoch = len(datasets) * -(-params.images_per_domain // schedule.batch_size)
+resume = Resume(resume_file(snakemake.output.metrics), checkpoint_every(batches_per_epoch))
 model, metrics = train_multidomain(
     variant,
     params.arch_options,
     datasets,
-    schedule_from_config(params.schedule, params.images_per_domain * len(datasets)),
+    schedule,
     images_per_domain=params.images_per_domain,
     seed=derive_seed(params.seed, "multidomain", variant),
     description=f"multi-domain {variant}",
+    device=job_device(),
+    resume=resume,
 )
 entries = export_entries(model, {source: dataset.classes for source, dataset in datasets.items()})
 for entry, path in zip(params.entries, snakemake.output.checkpoints):
@@ -34,4 +40,5 @@ for entry, path in zip(params.entries, snakemake.output.checkpoints):
     save_checkpoint(path, network, "resnet", options, classes, {"name": entry, **entry_metrics(metrics, entry)})
     log.info("wrote %s", path)
 write_json(snakemake.output.metrics, {"entries": list(params.entries), **metrics})
+resume.clear()
 log.info("multi-domain %s: %d entries in %.1f s", variant, len(params.entries), watch.seconds)

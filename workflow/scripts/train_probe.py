@@ -9,7 +9,7 @@ from zooselect.cache import sample_for_selection, write_arrays
 from zooselect.data import load_dataset
 from zooselect.io import read_json
 from zooselect.models import create_model
-from zooselect.runtime import Stopwatch, start_job
+from zooselect.runtime import Stopwatch, job_device, start_job
 from zooselect.training import forward_features, schedule_from_config, to_tensor, train
 
 log = start_job(snakemake, uses_torch=True)
@@ -28,7 +28,7 @@ images, labels = to_tensor(dataset.x_train[indices]), torch.from_numpy(dataset.y
 
 torch.manual_seed(seed)
 probe = create_model(snakemake.params.arch, dataset.num_classes, **snakemake.params.arch_options)
-probe = probe.to(memory_format=torch.channels_last)
+probe = probe.to(device=job_device(), memory_format=torch.channels_last)
 train(probe, images, labels, schedule_from_config(snakemake.params.schedule, len(labels)), seed, f"probe {target}/{regime}")
 features, _ = forward_features(probe, images)
 arrays = {"probe_features": features, "indices": indices}
