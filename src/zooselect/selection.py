@@ -11,7 +11,8 @@ raw values within each zoo. Scoring jobs, the stability draws and the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +54,21 @@ def score_zoo(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     zoos: Mapping[str, Iterable[str]] | None = None,
     log: logging.Logger | None = None,
+    failures: str = "raise",
+    progress: Callable[[], Any] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """method -> rows ``{expert, score, seconds}``, one per cache.
 
     options: each method's options (defaults where absent). zoos: zoo name ->
     its experts; a method with an ``across_zoo`` step (Feature Metrics) is
     combined within each zoo, since each zoo is judged on its own (default:
-    all caches form one zoo).
+    all caches form one zoo). failures: "raise" stops at a method that
+    cannot score a cache (the benchmark: every score must exist); "nan"
+    logs a warning and records NaN (a user's zoo, where one odd model should
+    not stop the ranking). progress: called after each score (a progress bar).
     """
+    if failures not in ("raise", "nan"):
+        raise ValueError(f"failures must be 'raise' or 'nan', got {failures!r}")
     options = options or {}
     results = {}
     for name in methods:
@@ -68,10 +76,18 @@ def score_zoo(
         rows = []
         for cache in caches:
             watch = Stopwatch()
-            score = compute_score(method.name, cache, options.get(name, {}))
+            try:
+                score = compute_score(method.name, cache, options.get(name, {}))
+            except (ValueError, np.linalg.LinAlgError, FloatingPointError) as error:
+                if failures == "raise":
+                    raise
+                logging.getLogger(__name__).warning("%s could not score %s: %s", name, cache["expert"], error)
+                score = math.nan
             rows.append({"expert": cache["expert"], "score": score, "seconds": watch.seconds})
             if log is not None:
                 log.info("%s: %s = %s (%.3f s)", cache["expert"], method.name, score, watch.seconds)
+            if progress is not None:
+                progress()
         if method.across_zoo is not None:
             raw = {row["expert"]: row["score"] for row in rows}
             groups = zoos.values() if zoos else [list(raw)]

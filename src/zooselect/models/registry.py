@@ -28,6 +28,12 @@ def valid_architectures() -> str:
     return listing
 
 
+def close_matches(name: str, candidates, n: int = 3) -> str:
+    """A hint naming the ``candidates`` closest to ``name``: ' (did you mean a or b?)', or '' if none is close."""
+    close = difflib.get_close_matches(str(name), list(candidates), n=n, cutoff=0.6)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
 def create_model(arch: str, num_classes: int, **options: Any) -> nn.Module:
     """Build architecture ``arch`` with a ``num_classes``-way head.
 
@@ -35,9 +41,10 @@ def create_model(arch: str, num_classes: int, **options: Any) -> nn.Module:
     layer) and a linear ``head``.
     """
     if arch not in ARCHITECTURES:
-        close = difflib.get_close_matches(str(arch), list(ARCHITECTURES), n=3, cutoff=0.6)
-        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-        raise ValueError(f"unknown architecture '{arch}'{hint}; valid architectures: {valid_architectures()}")
+        raise ValueError(
+            f"unknown architecture '{arch}'{close_matches(arch, ARCHITECTURES)}; "
+            f"valid architectures: {valid_architectures()}"
+        )
     try:
         return ARCHITECTURES[arch](num_classes=num_classes, **options)
     except TypeError as error:

@@ -6,6 +6,9 @@ Transfer Learning", CVPR 2018.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 from zooselect.scores._validation import check_features, check_labels
@@ -32,7 +35,7 @@ def domain_similarity(
     training images (the union of sources for a generic expert).
     Larger (closer to 1) means the source domain is nearer the target's.
     """
-    import ot  # POT; imported here so that importing the registry stays light
+    ot = _import_pot()
 
     f = check_features(features)
     y = check_labels(labels, len(f))
@@ -59,3 +62,21 @@ def domain_similarity(
     cost = np.sqrt(((means[:, None, :] - target_means[None, :, :]) ** 2).sum(-1))
     distance = ot.emd2(counts / counts.sum(), target_counts / target_counts.sum(), cost)
     return float(np.exp(-gamma * distance))
+
+
+def _import_pot():
+    """POT, imported on first use so that importing the registry stays light.
+
+    POT probes every array backend it knows on import; its torch backend
+    alone costs about 2.5 s in a process that has not imported torch (a
+    scoring job), longer than Domain Similarity's scoring. EMD here runs on
+    numpy arrays, so where torch is not loaded yet the torch, JAX, TensorFlow
+    and CuPy backends are left out (POT's own switches; set them yourself
+    to override).
+    """
+    if "ot" not in sys.modules and "torch" not in sys.modules:
+        for backend in ("PYTORCH", "JAX", "TENSORFLOW", "CUPY"):
+            os.environ.setdefault(f"POT_BACKEND_DISABLE_{backend}", "1")
+    import ot
+
+    return ot

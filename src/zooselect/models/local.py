@@ -1,0 +1,220 @@
+"""Experts from local checkpoint files: ours, or a plain state dict / safetensors file and an architecture.
+
+Three kinds of file load, and only these:
+
+- a zooselect checkpoint (``save_checkpoint``): it names its architecture;
+- a plain state dict saved with ``torch.save`` (possibly wrapped as
+  ``{"state_dict": ...}`` or ``{"model": ...}``, keys possibly prefixed with
+  ``module.``), with an architecture name;
+- a ``.safetensors`` file, with an architecture name.
+
+Files are read with ``torch.load(..., weights_only=True)`` or safetensors,
+so no pickled code ever runs: a file holding anything but tensors and plain
+values is refused, naming the file. The architecture is looked up in the
+registry (ours and torchvision's ResNets/DenseNets), then among
+torchvision's other classifiers, then in timm, unless ``library`` says
+which; an unknown name lists the close matches.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checkpoint import load_checkpoint
+from .registry import ARCHITECTURES, close_matches, create_model
+from .torchvision_models import TORCHVISION_ARCHITECTURES
+
+log = logging.getLogger(__name__)
+
+LIBRARIES = ("zooselect", "torchvision", "timm")
+_WRAPPERS = ("state_dict", "model_state_dict", "model", "module", "net")  # common nestings
+
+
+def read_tensor_file(path: str | Path) -> Any:
+    """The contents of a checkpoint file, read without running pickled code.
+
+    Raises ValueError naming the file when it is missing, is not a tensor
+    file, or would need pickled code (classes, functions) to load.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist or is not a file")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path, device="cpu")
+        except (SafetensorError, OSError, ValueError) as error:
+            raise ValueError(f"cannot read {path} as a safetensors file: {error}") from error
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"refusing checkpoint {path}: it is not a plain tensor file, and loading it would run "
+            f"pickled code ({first}). Save a state dict (model.state_dict()) or a .safetensors file."
+        ) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"cannot read checkpoint {path}: {error}") from error
+
+
+def plain_state_dict(payload: Any, path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a plain state dict (unwrapping ``{"state_dict": ...}`` and ``module.``)."""
+    for _ in range(2):  # at most two levels of wrapping, e.g. {"model": {"state_dict": ...}}
+        if isinstance(payload, dict) and not _all_tensors(payload):
+            inner = [payload[key] for key in _WRAPPERS if isinstance(payload.get(key), dict)]
+            if inner:
+                payload = inner[0]
+    if not isinstance(payload, dict) or not payload or not _all_tensors(payload):
+        raise ValueError(
+            f"{path} is not a state dict (a mapping of names to tensors)"
+            + (f"; it holds {_summary(payload)}" if isinstance(payload, dict) else "")
+        )
+    if all(key.startswith("module.") for key in payload):  # saved from DataParallel
+        payload = {key[len("module.") :]: value for key, value in payload.items()}
+    return payload
+
+
+def _all_tensors(mapping: dict) -> bool:
+    return all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in mapping.items())
+
+
+def _summary(mapping: dict) -> str:
+    keys = list(mapping)[:5]
+    return "keys " + ", ".join(map(repr, keys)) + (" ..." if len(mapping) > 5 else "")
+
+
+def is_zooselect_checkpoint(payload: Any) -> bool:
+    return isinstance(payload, dict) and payload.get("format") == "zooselect-checkpoint-1"
+
+
+def resolve_library(arch: str, library: str | None = None) -> str:
+    """Which library builds ``arch``: the one given, or the registry, torchvision, timm in that order."""
+    if library is not None:
+        if library not in LIBRARIES:
+            raise ValueError(f"unknown library '{library}'; valid libraries: {', '.join(LIBRARIES)}")
+        return library
+    if arch in ARCHITECTURES:
+        return "zooselect"
+    from .torchvision_classifiers import torchvision_classifier_names
+
+    tv_names = torchvision_classifier_names()
+    if arch in tv_names:
+        return "torchvision"
+    import timm
+    from timm.models import split_model_name_tag
+
+    if timm.is_model(split_model_name_tag(arch)[0]):
+        return "timm"
+    candidates = [*ARCHITECTURES, *tv_names, *timm.list_models()]
+    raise ValueError(
+        f"unknown architecture '{arch}'{close_matches(arch, candidates)}; give one of zooselect's "
+        "(resnet, densenet, resnet18 ... densenet201), a torchvision classifier or a timm model"
+    )
+
+
+def infer_num_classes(state: dict[str, torch.Tensor], keys: list[str], path: str | Path) -> int:
+    """Rows of the classifier weight, found under the first of ``keys`` in ``state``."""
+    numbered = sorted(
+        (k for k in state if re.fullmatch(r"classifier\.\d+\.weight", k)),
+        key=lambda k: int(k.split(".")[1]),
+    )
+    for key in [*keys, *numbered[-1:]]:
+        if key in state and state[key].ndim == 2:
+            return int(state[key].shape[0])
+    raise ValueError(f"cannot tell the number of classes of {path} (no classifier weight found): give num_classes")
+
+
+def build_architecture(
+    arch: str, library: str, num_classes: int, options: dict[str, Any] | None = None
+) -> nn.Module:
+    """An untrained ``arch`` from ``library`` with a ``num_classes``-way head."""
+    options = dict(options or {})
+    if library == "zooselect":
+        return create_model(arch, num_classes, **options)
+    if library == "torchvision":
+        from .torchvision_classifiers import torchvision_model
+
+        if options:
+            raise ValueError(f"torchvision model '{arch}' from a checkpoint takes no options, got {options}")
+        return torchvision_model(arch, weights=None, num_classes=num_classes)
+    from .timm_models import TimmModel
+
+    return TimmModel(arch, pretrained=False, num_classes=num_classes, **options)
+
+
+def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path, arch: str) -> None:
+    """Load ``state`` (the model's own keys or its library's) strictly, naming what does not fit."""
+    try:
+        if hasattr(model, "load_timm_state_dict") and not _ours(state):
+            model.load_timm_state_dict(state)
+        elif hasattr(model, "load_torchvision_state_dict") and not _ours(state):
+            model.load_torchvision_state_dict(state)
+        else:  # ours, or the registry's torchvision wrappers (which map torchvision keys themselves)
+            model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        message = str(error)
+        if len(message) > 600:
+            message = message[:600] + " ..."
+        raise ValueError(f"checkpoint {path} does not fit architecture '{arch}': {message}") from error
+
+
+def _ours(state: dict[str, torch.Tensor]) -> bool:
+    """A state dict already under the wrapper's keys (body.*, head.*)."""
+    return all(key.startswith(("body.", "head.")) for key in state)
+
+
+def load_local_expert(
+    path: str | Path,
+    arch: str | None = None,
+    library: str | None = None,
+    options: dict[str, Any] | None = None,
+    num_classes: int | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The model in checkpoint file ``path`` and what it is (``format``, ``arch``, ``library``, ...).
+
+    A zooselect checkpoint needs nothing else (``arch`` must then match it,
+    if given); a plain state dict or safetensors file needs ``arch``
+    (``library``, ``options`` and ``num_classes`` are optional: the number
+    of classes is read from the classifier's weight).
+    """
+    path = Path(path)
+    payload = read_tensor_file(path)
+    if is_zooselect_checkpoint(payload):
+        model, info = load_checkpoint(path)
+        spec = info["spec"]
+        if arch is not None and arch != spec["arch"]:
+            raise ValueError(f"checkpoint {path} holds architecture '{spec['arch']}', not '{arch}'")
+        return model, {"format": "zooselect", "arch": spec["arch"], "library": "zooselect", **info}
+    state = plain_state_dict(payload, path)
+    if arch is None:
+        raise ValueError(
+            f"{path} is a plain state dict: give its architecture (arch: resnet50, a timm name, ...)"
+        )
+    library = resolve_library(arch, library)
+    if num_classes is None:
+        keys = ["head.weight", "fc.weight", "classifier.weight", "heads.head.weight", "head.fc.weight"]
+        if library == "timm":
+            from .timm_models import timm_classifier_key
+
+            keys.insert(0, timm_classifier_key(arch))
+        num_classes = infer_num_classes(state, keys, path)
+    model = build_architecture(arch, library, num_classes, options)
+    load_state_into(model, state, path, arch)
+    fmt = "safetensors" if path.suffix == ".safetensors" else "state_dict"
+    log.info("loaded %s (%s, %s %s, %d classes)", path, fmt, library, arch, num_classes)
+    return model, {"format": fmt, "arch": arch, "library": library, "num_classes": num_classes}
+
+
+def is_benchmark_architecture(arch: str, library: str) -> bool:
+    """Our own small architectures, trained on 32x32 per-image-standardised images."""
+    return library == "zooselect" and arch not in TORCHVISION_ARCHITECTURES

@@ -1,0 +1,556 @@
+"""Rank a user's zoo on a user's target: ``zooselect rank``.
+
+The same steps as the benchmark, on one target and a zoo from a zoo file
+(:mod:`zooselect.userzoo`): build the target dataset with the data
+registry (:func:`zooselect.data.build_dataset`), draw the selection sample
+(:func:`zooselect.cache.sample_for_selection`), extract each expert's
+penultimate features and source-head probabilities with its own
+preprocessing into an HDF5 cache (:func:`zooselect.cache.write_cache`),
+score every cache with the registry's methods
+(:func:`zooselect.scores.compute_score`) and, on request, fine-tune the
+top-ranked experts with the benchmark's loop
+(:func:`zooselect.training.finetune`). Outputs, under the output folder:
+
+- ``caches/{expert}.h5``: one cache per expert (reused by a later run with
+  the same target, expert entry, sample size and seed);
+- ``scores/{method}.csv``: ``expert, score, seconds``, as in the benchmark;
+- ``ranking.csv`` and ``ranking.png``: the ranked table and its bar chart;
+- ``finetune/{expert}.csv``: ``expert, lr, test_accuracy, seconds,
+  train_loss`` for each fine-tuned expert;
+- ``rank.json``: what was run (target, zoo, methods, sizes, seconds).
+
+The ranking is ordered by the first method's score (larger is better);
+``mean_rank`` averages each expert's rank under every method.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .userzoo import ExpertEntry, LoadedExpert, ZooError, load_expert, read_yaml
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METHODS = ("lfc_centered", "logme", "leep", "nce", "lfc")
+"""Fast closed-form scores: LFC centred first (the best mean Spearman correlation with
+fine-tuned accuracy on the embedded benchmark), then LogME, LEEP, NCE and the paper's LFC."""
+
+REGIME = "full"
+UNAVAILABLE_INPUTS = {
+    "probe_features": "a probe network trained on the target (run the benchmark for RSA)",
+    "source_means": "each expert's source training data (run the benchmark for Domain Similarity)",
+    "source_counts": "each expert's source training data",
+}
+SHORTHAND = {"imagefolder": "root", "csv": "path", "torchvision": "name"}
+PATH_OPTIONS = ("root", "path", "cache_dir")
+_KEEP_PARAMETERS = 300_000_000  # experts kept in memory between planning and extraction, in total
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """The target dataset: a data-registry kind, its options and a name (used in seeds and files)."""
+
+    name: str
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return json.dumps({"name": self.name, "kind": self.kind, "options": self.options}, sort_keys=True, default=str)
+
+
+def _safe_name(text: str) -> str:
+    name = "".join(c if c.isalnum() or c in "_-." else "_" for c in text).strip("._-")
+    return name or "target"
+
+
+def parse_target(spec: str) -> TargetSpec:
+    """A target from ``--target``: a YAML file (``kind``, ``options``, optional ``name``, as a config
+    target), ``imagefolder:PATH``, ``csv:PATH``, ``torchvision:NAME``, ``url:URL#sha256=HEX``, or a
+    folder (an image folder). Relative paths in a YAML file are relative to its folder."""
+    from .data import DATASET_KINDS
+
+    path = Path(spec).expanduser()
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        data = read_yaml(path, "target spec")
+        if not isinstance(data, dict) or "kind" not in data:
+            raise ZooError(f"target spec {path}: expected a mapping with 'kind' (and 'options'), got {data!r}")
+        unknown = sorted(set(data) - {"kind", "options", "name"})
+        if unknown:
+            raise ZooError(f"target spec {path}: unknown key(s) {', '.join(unknown)}; valid keys: kind, name, options")
+        options = data.get("options") or {}
+        if not isinstance(options, dict):
+            raise ZooError(f"target spec {path}: 'options' must be a mapping, got {options!r}")
+        base = path.parent.resolve()
+        options = {
+            key: (os.path.normpath(base / value) if key in PATH_OPTIONS and isinstance(value, str) and value
+                  and not Path(value).expanduser().is_absolute() and "://" not in value else value)
+            for key, value in options.items()
+        }  # fmt: skip
+        name = str(data.get("name") or path.stem)
+        return _checked(TargetSpec(_safe_name(name), str(data["kind"]), options))
+    kind, sep, value = spec.partition(":")
+    if sep and kind == "url":
+        url, _, fragment = value.partition("#sha256=")
+        if not fragment:
+            raise ZooError(f"target '{spec}': a url target needs its sha256: url:URL#sha256=HEX")
+        stem = Path(url.split("?")[0].rstrip("/")).name.split(".")[0]
+        return _checked(TargetSpec(_safe_name(stem), "url", {"url": url, "sha256": fragment}))
+    if sep and kind in SHORTHAND and value:
+        option = SHORTHAND[kind]
+        if option in PATH_OPTIONS:
+            value_path = Path(value).expanduser().resolve()
+            stem = value_path.stem if option == "path" else value_path.name  # a manifest file, or a folder
+            return _checked(TargetSpec(_safe_name(stem), kind, {option: str(value_path)}))
+        return _checked(TargetSpec(_safe_name(value), kind, {option: value}))
+    if path.is_dir():
+        return _checked(TargetSpec(_safe_name(path.resolve().name), "imagefolder", {"root": str(path.resolve())}))
+    if sep and kind in DATASET_KINDS:
+        raise ZooError(f"target '{spec}': kind '{kind}' has no shorthand; write a YAML target spec")
+    raise ZooError(
+        f"target '{spec}' is neither a YAML file, a folder nor a shorthand "
+        f"({', '.join(f'{k}:{v.upper()}' for k, v in SHORTHAND.items())}, url:URL#sha256=HEX)"
+    )
+
+
+def _checked(target: TargetSpec) -> TargetSpec:
+    from .data import dataset_options
+
+    try:
+        valid = dataset_options(target.kind)
+    except ValueError as error:
+        raise ZooError(f"target: {error}") from None
+    unknown = sorted(set(target.options) - set(valid))
+    if unknown:
+        raise ZooError(
+            f"target: unknown option(s) {', '.join(unknown)} for dataset kind '{target.kind}'; "
+            f"valid options: {', '.join(sorted(valid))}"
+        )
+    return target
+
+
+def check_methods(names: Sequence[str], zoo_entries: Sequence[ExpertEntry] = ()) -> list[str]:
+    """The methods to score with, checked: known, computable from a cache, each named once."""
+    from .scores import get_method
+
+    methods = []
+    for name in names:
+        method = get_method(name)  # unknown: ValueError listing the valid names
+        missing = [UNAVAILABLE_INPUTS[i] for i in method.inputs if i in UNAVAILABLE_INPUTS]
+        if missing:
+            raise ZooError(f"method '{name}' needs {missing[0]}; `zooselect rank` computes only the caches")
+        if name in methods:
+            raise ZooError(f"method '{name}' is listed twice")
+        methods.append(name)
+    if not methods:
+        raise ZooError("no methods given")
+    return methods
+
+
+def supports_gradients(model) -> bool:
+    """LGC needs the model's last convolution and a way to resume from it
+    (zooselect's models, torchvision's ResNets and DenseNets)."""
+    return all(hasattr(model, a) for a in ("last_conv", "split_at_last_conv", "features_from_last_conv"))
+
+
+@dataclass
+class RankOptions:
+    """Everything ``rank`` does besides its target and zoo (the CLI's flags)."""
+
+    methods: Sequence[str] = DEFAULT_METHODS
+    images_per_class: int = 50
+    seed: int = 0
+    finetune_top: int = 0
+    finetune_epochs: int = 10
+    finetune_lrs: Sequence[float] = (0.01,)
+    batch_size: int = 32
+    gradient_dim: int = 256
+    gradient_ridge: float = 1000.0
+    progress: bool = True
+    device: str = "auto"  # "auto" (a GPU where there is one), "cpu", "cuda", "cuda:1", ...
+
+
+def _image_size_option(target: TargetSpec, inputs: Sequence[Any]) -> TargetSpec:
+    """Read the images at the largest size any expert resizes to, unless the spec says otherwise."""
+    from .data import dataset_options
+
+    if "image_size" not in dataset_options(target.kind) or "image_size" in target.options:
+        return target
+    size = max(spec.resize for spec in inputs)
+    log.info("reading the target's images at %dx%d (the largest size an expert resizes to)", size, size)
+    return TargetSpec(target.name, target.kind, {**target.options, "image_size": size})
+
+
+def _cache_spec(
+    entry: ExpertEntry, target: TargetSpec, options: RankOptions, gradient_dim: int, sample: str
+) -> str:
+    """What a cache was made from; a later run reuses it only when this is unchanged."""
+    file = None
+    if entry.source == "checkpoint" and Path(entry.args["path"]).is_file():
+        stat = Path(entry.args["path"]).stat()
+        file = [stat.st_size, stat.st_mtime_ns]  # a checkpoint rewritten in place is re-extracted
+    return json.dumps(
+        {
+            "expert": json.loads(entry.describe()),
+            "file": file,
+            "sample": sample,  # a digest of the sampled images and labels, and how they are prepared
+            "target": json.loads(target.describe()),
+            "images_per_class": options.images_per_class,
+            "seed": options.seed,
+            "gradient_dim": gradient_dim,
+            "gradient_ridge": options.gradient_ridge if gradient_dim else None,
+        },
+        sort_keys=True,
+    )
+
+
+def extract_expert_cache(
+    expert: LoadedExpert,
+    images: np.ndarray,
+    labels: np.ndarray,
+    indices: np.ndarray,
+    num_classes: int,
+    path: str | Path,
+    attrs: dict[str, Any],
+    gradient_dim: int = 0,
+    gradient_ridge: float = 1000.0,
+    gradient_seed: int = 0,
+    batch_size: int = 64,
+) -> None:
+    """The benchmark's cache of one expert on the selection sample ``images`` (uint8), prepared
+    its own way: penultimate features, source-head probabilities, and projected gradients when
+    ``gradient_dim`` is set (as ``workflow/scripts/extract_cache.py`` does for its experts)."""
+    import torch
+
+    from .cache import write_cache
+    from .runtime import Stopwatch
+    from .training import forward_features
+
+    watch = Stopwatch()
+    model = expert.model.to(memory_format=torch.channels_last)
+    features, probs = [], []
+    for start in range(0, len(images), batch_size):
+        f, p = forward_features(model, expert.inputs.prepare(images[start : start + batch_size]), batch_size)
+        features.append(f)
+        probs.append(p)
+    gradients = None
+    if gradient_dim:
+        from .gradients import projected_gradients
+
+        gradients = projected_gradients(
+            model, expert.inputs.prepare(images), labels, num_classes,
+            dim=gradient_dim, ridge=gradient_ridge, seed=gradient_seed,
+        )  # fmt: skip
+    write_cache(
+        path,
+        features=np.concatenate(features),
+        probs=np.concatenate(probs),
+        labels=labels,
+        indices=indices,
+        gradients=gradients,
+        attrs={**attrs, "seconds": watch.seconds},
+    )
+
+
+def score_caches(
+    caches: Sequence[dict], methods: Sequence[str], progress: bool = True
+) -> dict[str, list[dict[str, Any]]]:
+    """method -> rows ``expert, score, seconds``, scored as the benchmark scores a zoo
+    (``zooselect.selection.score_zoo``); a method that cannot score an expert gives NaN."""
+    from tqdm import tqdm
+
+    from .selection import score_zoo
+
+    bar = tqdm(total=len(methods) * len(caches), desc="scoring", unit="score", file=sys.stderr,
+               disable=not progress)  # fmt: skip
+    try:
+        return score_zoo(caches, methods, failures="nan", progress=bar.update)
+    finally:
+        bar.close()
+
+
+def ranking_table(
+    rows_by_method: dict[str, list[dict[str, Any]]], labels: dict[str, str]
+) -> "pd.DataFrame":  # noqa: F821
+    """One row per expert, best first by the first method; each method's score and ``mean_rank``."""
+    import pandas as pd
+
+    methods = list(rows_by_method)
+    table = pd.DataFrame({"expert": list(labels)})
+    table["source"] = [labels[e] for e in table["expert"]]
+    for name in methods:
+        scores = {row["expert"]: row["score"] for row in rows_by_method[name]}
+        table[name] = [scores[e] for e in table["expert"]]
+    ranks = table[methods].rank(ascending=False, method="average", na_option="bottom")
+    table["mean_rank"] = ranks.mean(axis=1)
+    table = table.sort_values([methods[0], "mean_rank"], ascending=[False, True], na_position="last", kind="stable")
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table.reset_index(drop=True)
+
+
+def format_table(table: "pd.DataFrame") -> str:  # noqa: F821
+    """The table as aligned text, scores with 4 significant digits ("-" where an expert was not fine-tuned)."""
+
+    def cell(value: Any, column: str) -> str:
+        if isinstance(value, float):
+            if math.isnan(value):
+                return "-" if column == "finetune_accuracy" else "nan"
+            return f"{value:.4g}"
+        return str(value)
+
+    columns = list(table.columns)
+    cells = [[cell(v, c) for v, c in zip(row, columns)] for row in table.itertuples(index=False)]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    left = {"expert", "source"}
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.ljust(w) if c in left else v.rjust(w) for v, w, c in zip(values, widths, columns)).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def plot_ranking(table: "pd.DataFrame", methods: Sequence[str], path: str | Path) -> None:  # noqa: F821
+    """A bar chart: one panel per method (and fine-tuned accuracy), experts in ranking order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [*methods, *(["finetune_accuracy"] if "finetune_accuracy" in table else [])]
+    height = max(2.5, 0.35 * len(table) + 1.2)
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.5, height), sharey=True, squeeze=False)
+    experts = list(table["expert"])[::-1]  # best at the top
+    for ax, name in zip(axes[0], panels):
+        values = table.set_index("expert").loc[experts, name].to_numpy(dtype=float)
+        colours = ["#4c72b0" if name != "finetune_accuracy" else "#dd8452"] * len(values)
+        ax.barh(range(len(experts)), np.nan_to_num(values), color=colours)
+        ax.set_title(name, fontsize=10)
+        ax.axvline(0, color="black", linewidth=0.6)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0][0].set_yticks(range(len(experts)), experts, fontsize=9)
+    fig.suptitle(f"experts ranked by {methods[0]} (top = best)", fontsize=11)
+    fig.tight_layout()
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        fig.savefig(partial, format="png", dpi=120, metadata={"Software": None})
+        os.replace(partial, path)
+    finally:
+        plt.close(fig)
+        partial.unlink(missing_ok=True)
+
+
+def _load(entry: ExpertEntry, seed: int) -> LoadedExpert:
+    """``load_expert`` with the torch generator seeded by the expert's name: an expert with random
+    weights gets the same weights in every run (and when reloaded)."""
+    import torch
+
+    from .seeding import derive_seed
+
+    torch.manual_seed(derive_seed(seed, "expert", entry.name))
+    return load_expert(entry)
+
+
+def resolve_device(name: str) -> "torch.device":  # noqa: F821
+    """The device to run the experts on: ``auto`` picks the first GPU where there is one."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ZooError(f"unknown device {name!r}: {error}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ZooError(f"device {name!r} asked for, but torch sees no GPU")
+    return device
+
+
+def _parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _finetune(
+    expert: LoadedExpert, dataset, target: TargetSpec, options: RankOptions, out: Path
+) -> list[dict[str, Any]]:
+    """Fine-tune one expert at each learning rate (the benchmark's loop); its rows for the CSV."""
+    import torch
+
+    from .io import write_rows
+    from .seeding import derive_seed
+    from .training import Schedule, epochs_to_steps, finetune
+
+    x_train = expert.inputs.prepare(dataset.x_train)
+    x_test = expert.inputs.prepare(dataset.x_test)
+    y_train, y_test = torch.from_numpy(dataset.y_train), torch.from_numpy(dataset.y_test)
+    model = expert.model.to(memory_format=torch.channels_last)
+    rows = []
+    for lr in options.finetune_lrs:
+        schedule = Schedule(
+            steps=epochs_to_steps(options.finetune_epochs, len(y_train), options.batch_size),
+            batch_size=options.batch_size,
+            lr=lr,
+        )
+        result = finetune(
+            model, x_train, y_train, x_test, y_test, dataset.num_classes, schedule,
+            seed=derive_seed(options.seed, "finetune", target.name, REGIME, expert.name, lr),
+            description=f"fine-tuning {expert.name} lr={lr}",
+        )  # fmt: skip
+        rows.append({"expert": expert.name, "lr": lr, **result})
+    columns = ["expert", "lr", "test_accuracy", "seconds", "train_loss"]  # the benchmark's fine-tune CSV
+    write_rows(out / "finetune" / f"{expert.name}.csv", rows, columns)
+    return rows
+
+
+def rank(
+    target: TargetSpec,
+    entries: Sequence[ExpertEntry],
+    out: str | Path,
+    options: RankOptions | None = None,
+) -> "pd.DataFrame":  # noqa: F821
+    """Score every expert of ``entries`` on ``target`` and write the outputs under ``out``.
+
+    Returns the ranking table (also written to ``ranking.csv``). Bad input
+    (a target, zoo entry or method that cannot be used) raises ValueError
+    naming it, before any expert is extracted where that can be known.
+    """
+    from tqdm import tqdm
+
+    from .cache import read_attrs, read_cache, sample_for_selection
+    from .data import build_dataset
+    from .io import write_csv, write_json, write_rows
+    from .runtime import Stopwatch
+    from .seeding import derive_seed
+
+    options = options or RankOptions()
+    out = Path(out)
+    total = Stopwatch()
+    methods = check_methods(options.methods)
+    names = [e.name for e in entries]
+    if len(set(names)) != len(names):
+        raise ZooError("expert names must be unique")
+    gradient_dim = options.gradient_dim if "lgc" in methods else 0
+    bar = dict(file=sys.stderr, disable=not options.progress)
+    device = resolve_device(options.device)
+    log.info("running the experts on %s", device)
+
+    # Load every expert first: a bad entry stops before the slow work, and
+    # their input sizes decide the size the target's images are read at.
+    loaded: dict[str, LoadedExpert | None] = {}
+    inputs, infos = {}, {}
+    kept = 0
+    for entry in tqdm(entries, desc="loading experts", unit="expert", **bar):
+        expert = _load(entry, options.seed)
+        if gradient_dim and not supports_gradients(expert.model):
+            raise ZooError(
+                f"method 'lgc' needs per-sample gradients of the last convolution, which expert "
+                f"'{entry.name}' ({entry.label()}) does not provide; leave lgc out"
+            )
+        inputs[entry.name], infos[entry.name] = expert.inputs, expert.info
+        size = _parameters(expert.model)
+        loaded[entry.name] = expert if kept + size <= _KEEP_PARAMETERS else None  # else reloaded later
+        kept += size if loaded[entry.name] else 0
+        log.info("%s: %s, input %s", entry.name, entry.label(), expert.inputs.describe())
+        del expert
+    gc.collect()
+
+    target = _image_size_option(target, [inputs[n] for n in names])
+    if target.kind == "url" and "cache_dir" not in target.options:  # downloads go with the outputs
+        target = TargetSpec(target.name, target.kind, {**target.options, "cache_dir": str(out / "downloads")})
+    dataset = build_dataset(target.kind, derive_seed(options.seed, target.name), target.options)
+    if dataset.num_classes < 2:
+        raise ZooError(f"target {target.name} has {dataset.num_classes} class; at least 2 needed")
+    split = {"train_indices": np.arange(len(dataset.y_train)), "shots": 0}
+    indices, sample_seed = sample_for_selection(
+        dataset.y_train, split, options.images_per_class, options.seed, target.name, REGIME
+    )
+    images, labels = dataset.x_train[indices], dataset.y_train[indices]
+    log.info("target %s: %r; %d images sampled for selection", target.name, dataset, len(indices))
+    sample_digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()[:16]
+
+    cache_seconds: dict[str, float] = {}
+    caches = []
+    progress = tqdm(entries, desc="extracting caches", unit="expert", **bar)
+    for entry in progress:
+        progress.set_postfix_str(entry.name)
+        path = out / "caches" / f"{entry.name}.h5"
+        spec = _cache_spec(entry, target, options, gradient_dim, sample_digest + inputs[entry.name].describe())
+        if path.is_file() and read_attrs(path).get("spec") == spec:
+            log.info("%s: reusing %s", entry.name, path)
+        else:
+            expert = loaded[entry.name] or _load(entry, options.seed)
+            expert.model.to(device)  # kept experts wait on the CPU; one at a time on the device
+            extract_expert_cache(
+                expert, images, labels, indices, dataset.num_classes, path,
+                attrs={
+                    "expert": entry.name, "target": target.name, "regime": REGIME,
+                    "images_per_class": options.images_per_class, "seed": sample_seed,
+                    "gradient_dim": gradient_dim, "gradient_ridge": options.gradient_ridge,
+                    "spec": spec, "input": inputs[entry.name].describe(),
+                },
+                gradient_dim=gradient_dim, gradient_ridge=options.gradient_ridge,
+                gradient_seed=derive_seed(options.seed, "projection", target.name, REGIME, entry.name),
+            )  # fmt: skip
+            expert.model.to("cpu")
+            if loaded[entry.name] is None:
+                del expert
+                gc.collect()
+        cache = read_cache(path)
+        cache_seconds[entry.name] = float(cache["attrs"].get("seconds", math.nan))
+        caches.append(cache)
+    progress.close()
+
+    rows_by_method = score_caches(caches, methods, options.progress)
+    for name, rows in rows_by_method.items():
+        write_rows(out / "scores" / f"{name}.csv", rows, ["expert", "score", "seconds"])
+    table = ranking_table(rows_by_method, {e.name: e.label() for e in entries})
+    table["cache_seconds"] = [cache_seconds[e] for e in table["expert"]]
+
+    finetuned: dict[str, list[dict[str, Any]]] = {}
+    top = list(table["expert"][: max(0, options.finetune_top)])
+    by_name = {e.name: e for e in entries}
+    for name in tqdm(top, desc="fine-tuning top experts", unit="expert", **bar) if top else ():
+        expert = loaded[name] or _load(by_name[name], options.seed)
+        expert.model.to(device)
+        finetuned[name] = _finetune(expert, dataset, target, options, out)
+        expert.model.to("cpu")
+    if finetuned:
+        best = {name: max(r["test_accuracy"] for r in rows) for name, rows in finetuned.items()}
+        table["finetune_accuracy"] = [best.get(e, math.nan) for e in table["expert"]]
+
+    write_csv(out / "ranking.csv", table)
+    plot_ranking(table, methods, out / "ranking.png")
+    write_json(
+        out / "rank.json",
+        {
+            "target": json.loads(target.describe()),
+            "dataset": {
+                "classes": dataset.classes,
+                "train_images": int(len(dataset.y_train)),
+                "test_images": int(len(dataset.y_test)),
+                "image_size": int(dataset.x_train.shape[1]),
+                "selection_images": int(len(indices)),
+            },
+            "experts": {
+                e.name: {**json.loads(e.describe()), "input": inputs[e.name].describe(),
+                         "loaded": {k: v for k, v in infos[e.name].items() if k in ("format", "arch", "library")}}
+                for e in entries
+            },  # fmt: skip
+            "methods": methods,
+            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(options).items()},
+            "finetuned": finetuned,
+            "seconds": total.seconds,
+        },
+    )
+    return table

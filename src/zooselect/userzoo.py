@@ -1,0 +1,281 @@
+"""A user's zoo file: named experts from torchvision, timm or checkpoint files.
+
+The file (YAML) maps each expert's name to its ``source`` and that source's
+arguments::
+
+    experts:
+      tv_resnet50:                   # torchvision: a model name and its weights enum
+        source: torchvision
+        model: resnet50
+        weights: IMAGENET1K_V2       # default DEFAULT; null = random initialisation
+      convnext:                      # timm: a model name (optionally with a tag)
+        source: timm
+        model: convnext_atto.d2_in1k
+        pretrained: true             # default true; false = random initialisation
+        options: {drop_rate: 0.0}    # passed to timm.create_model
+      mine:                          # a zooselect checkpoint: nothing else needed
+        source: checkpoint
+        path: experts/resnet-mnist-scratch.pt
+      finetuned:                     # a plain state dict or .safetensors: name its architecture
+        source: checkpoint
+        path: r50_birds.safetensors
+        arch: resnet50
+        library: torchvision         # optional: zooselect | torchvision | timm (default: looked up)
+        num_classes: 200             # optional: read from the classifier weight
+        options: {}                  # architecture options (e.g. width for zooselect's resnet)
+
+Every entry may also set ``preprocessing``: ``benchmark`` (32x32, each image
+standardised, as the benchmark's experts are trained), ``imagenet`` (resize
+256, crop 224, ImageNet's mean and std) or a mapping with ``size``,
+``resize``, ``mean``, ``std`` and ``interpolation``. Without it, each expert
+gets its own: torchvision's weights' transforms, timm's pretrained_cfg, the
+benchmark's for zooselect checkpoints and our small architectures, ImageNet's
+for other architectures in a plain state dict.
+
+A list of entries, each with a ``name``, may replace the mapping. Relative
+checkpoint paths are relative to the zoo file's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch import nn
+
+from .models.inputs import BENCHMARK_INPUT, InputSpec, imagenet_input
+
+log = logging.getLogger(__name__)
+
+EXPERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_REQUIRED = object()
+SOURCES: dict[str, dict[str, Any]] = {
+    "torchvision": {"model": _REQUIRED, "weights": "DEFAULT", "preprocessing": None},
+    "timm": {"model": _REQUIRED, "pretrained": True, "options": {}, "preprocessing": None},
+    "checkpoint": {
+        "path": _REQUIRED,
+        "arch": None,
+        "library": None,
+        "options": {},
+        "num_classes": None,
+        "preprocessing": None,
+    },
+}
+
+
+class ZooError(ValueError):
+    """A zoo file that cannot be used, with a message naming the culprit."""
+
+
+@dataclass(frozen=True)
+class ExpertEntry:
+    """One expert of a zoo file: its name, source and the source's arguments (defaults filled in)."""
+
+    name: str
+    source: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """The entry as canonical JSON: equal entries give equal strings (used to reuse caches)."""
+        return json.dumps({"source": self.source, **self.args}, sort_keys=True, default=str)
+
+    def label(self) -> str:
+        """A short description for tables: 'torchvision resnet50 (IMAGENET1K_V2)'."""
+        args = self.args
+        if self.source == "torchvision":
+            return f"torchvision {args['model']} ({args['weights'] or 'random'})"
+        if self.source == "timm":
+            return f"timm {args['model']} ({'pretrained' if args['pretrained'] else 'random'})"
+        return f"checkpoint {Path(args['path']).name}"
+
+
+@dataclass
+class LoadedExpert:
+    """An expert ready to run: ``model.features`` / ``model.head``, and how to prepare its input."""
+
+    entry: ExpertEntry
+    model: nn.Module
+    inputs: InputSpec
+    info: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML silently keeps the last of two equal keys; a zoo file must not."""
+
+
+def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ZooError(f"'{key}' appears twice (line {key_node.start_mark.line + 1})")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """A YAML file's contents; a ZooError naming the file when it is missing or not YAML."""
+    path = Path(path)
+    if not path.is_file():
+        raise ZooError(f"{what} {path} does not exist or is not a file")
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except ZooError as error:
+        raise ZooError(f"{what} {path}: {error}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ZooError(f"{what} {path} is not valid YAML: {error}") from error
+
+
+def parse_zoo(data: Any, base: Path, where: str = "zoo file") -> list[ExpertEntry]:
+    """The entries of a parsed zoo file; ``base`` anchors relative checkpoint paths."""
+    if isinstance(data, dict) and set(data) == {"experts"}:
+        data = data["experts"]
+    elif isinstance(data, dict) and "experts" in data:
+        extra = sorted(set(data) - {"experts"})
+        raise ZooError(f"{where}: unknown top-level key(s) {', '.join(map(str, extra))}; only 'experts'")
+    if isinstance(data, list):
+        items = []
+        for position, item in enumerate(data, 1):
+            if not isinstance(item, dict) or "name" not in item:
+                raise ZooError(f"{where}: entry {position} must be a mapping with a 'name'")
+            item = dict(item)
+            items.append((item.pop("name"), item))
+        names = [str(name) for name, _ in items]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ZooError(f"{where}: expert name(s) used twice: {', '.join(twice)}")
+    elif isinstance(data, dict):
+        items = list(data.items())
+    else:
+        raise ZooError(f"{where}: expected 'experts:' mapping names to entries, got {type(data).__name__}")
+    if not items:
+        raise ZooError(f"{where}: no experts")
+    return [parse_entry(str(name), spec, base, where) for name, spec in items]
+
+
+def parse_entry(name: str, spec: Any, base: Path, where: str = "zoo file") -> ExpertEntry:
+    """One expert entry, checked (source, required and unknown arguments) with defaults filled in."""
+    if not EXPERT_NAME.match(name):
+        raise ZooError(
+            f"{where}: expert name '{name}' must start with a letter or digit and use only "
+            "letters, digits, '_', '-' and '.' (it names the expert's files)"
+        )
+    if not isinstance(spec, dict):
+        raise ZooError(f"{where}: expert '{name}' must be a mapping with a 'source', got {spec!r}")
+    spec = dict(spec)
+    source = spec.pop("source", None)
+    if source not in SOURCES:
+        raise ZooError(
+            f"{where}: expert '{name}' has source {source!r}; valid sources: {', '.join(SOURCES)}"
+        )
+    fields = SOURCES[source]
+    unknown = sorted(set(spec) - set(fields))
+    if unknown:
+        raise ZooError(
+            f"{where}: expert '{name}' ({source}): unknown key(s) {', '.join(unknown)}; "
+            f"valid keys: source, {', '.join(fields)}"
+        )
+    args = {}
+    for key, default in fields.items():
+        if key in spec:
+            args[key] = spec[key]
+        elif default is _REQUIRED:
+            raise ZooError(f"{where}: expert '{name}' ({source}) needs '{key}'")
+        else:
+            args[key] = default
+    if "options" in args and not isinstance(args["options"], dict):
+        raise ZooError(f"{where}: expert '{name}': 'options' must be a mapping, got {args['options']!r}")
+    if source == "timm" and not isinstance(args["pretrained"], bool):
+        raise ZooError(f"{where}: expert '{name}': 'pretrained' must be true or false")
+    if source == "checkpoint":
+        path = Path(str(args["path"])).expanduser()
+        args["path"] = os.path.normpath(path if path.is_absolute() else (base / path))
+        if args["num_classes"] is not None and (
+            isinstance(args["num_classes"], bool) or not isinstance(args["num_classes"], int)
+        ):
+            raise ZooError(f"{where}: expert '{name}': 'num_classes' must be an integer")
+    try:
+        input_override(args["preprocessing"])
+    except (TypeError, ValueError) as error:
+        raise ZooError(f"{where}: expert '{name}': bad preprocessing: {error}") from error
+    return ExpertEntry(name, source, args)
+
+
+def read_zoo(path: str | Path) -> list[ExpertEntry]:
+    """The experts of zoo file ``path``."""
+    path = Path(path)
+    return parse_zoo(read_yaml(path, "zoo file"), path.parent.resolve(), f"zoo file {path}")
+
+
+def input_override(value: Any) -> InputSpec | None:
+    """An entry's ``preprocessing``: None, 'benchmark', 'imagenet' or a mapping of InputSpec fields."""
+    if value is None:
+        return None
+    if value == "benchmark":
+        return BENCHMARK_INPUT
+    if value == "imagenet":
+        return imagenet_input()
+    if not isinstance(value, dict):
+        raise ValueError(f"expected benchmark, imagenet or a mapping, got {value!r}")
+    fields = {"size", "resize", "mean", "std", "interpolation"}
+    unknown = sorted(set(value) - fields)
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(fields))}")
+    if "size" not in value:
+        raise ValueError("'size' is required")
+    value = dict(value)
+    value.setdefault("resize", value["size"])
+    return InputSpec(**value)
+
+
+def load_expert(entry: ExpertEntry) -> LoadedExpert:
+    """Build or load the entry's model (eval mode, channels-last) and its input preparation."""
+    args = entry.args
+    try:
+        if entry.source == "torchvision":
+            from .models.torchvision_classifiers import torchvision_input, torchvision_model
+
+            model = torchvision_model(args["model"], weights=args["weights"])
+            inputs = torchvision_input(args["model"], args["weights"])
+            info = {"library": "torchvision", "arch": args["model"], "weights": args["weights"]}
+        elif entry.source == "timm":
+            from .models.timm_models import TimmModel, timm_input
+
+            model = TimmModel(args["model"], pretrained=args["pretrained"], **args["options"])
+            inputs = timm_input(model)
+            info = {"library": "timm", "arch": args["model"], "pretrained": args["pretrained"]}
+        else:
+            from .models.local import is_benchmark_architecture, load_local_expert
+
+            model, info = load_local_expert(
+                args["path"], args["arch"], args["library"], args["options"], args["num_classes"]
+            )
+            if info["format"] == "zooselect" or is_benchmark_architecture(info["arch"], info["library"]):
+                inputs = BENCHMARK_INPUT
+            elif info["library"] == "timm":
+                from .models.timm_models import timm_input
+
+                inputs = timm_input(model)
+            else:
+                inputs = imagenet_input()
+    except ValueError as error:
+        raise ZooError(f"expert '{entry.name}': {error}") from error
+    except (OSError, RuntimeError) as error:  # e.g. weights that cannot be downloaded
+        raise ZooError(f"expert '{entry.name}' ({entry.label()}): {type(error).__name__}: {error}") from error
+    override = input_override(args["preprocessing"])
+    inputs = override or inputs
+    model.eval()
+    return LoadedExpert(entry, model, inputs, info)
