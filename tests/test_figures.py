@@ -168,7 +168,7 @@ def test_method_quality_draws_error_bars_only_with_two_seeds_or_more(monkeypatch
     figures.plot_method_quality(make_summary(), "unused.png", "single_domain")
     with_seeds, one_seed, none = kept
     assert errorbars(with_seeds) == 2 * len(REGIMES)  # per panel, per regime
-    assert "standard deviation over 2 seeds" in with_seeds._suptitle.get_text()
+    assert "standard deviation over 2 draws of the probe set" in with_seeds._suptitle.get_text()
     assert errorbars(one_seed) == 0 and "1 seed" in one_seed._suptitle.get_text()
     assert errorbars(none) == 0 and "no error bars" in none._suptitle.get_text()
     assert "Spearman undefined for 1 of" in none._suptitle.get_text()
