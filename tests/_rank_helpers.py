@@ -1,19 +1,16 @@
-"""What the `zooselect rank` tests share: a small image folder, a zoo of local checkpoints, a local server.
+"""What the `zooselect rank` tests share: a small image folder and a zoo of local checkpoints
+(the local HTTP server fixture is in conftest.py).
 
 Everything is made in the test's tmp_path; nothing needs the internet.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import tarfile
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 import yaml
 from PIL import Image
@@ -64,24 +61,3 @@ def pack_tar(folder: Path, archive: Path, top: str) -> Path:
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(folder, arcname=top)
     return archive
-
-
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    """An HTTP server on 127.0.0.1 serving tmp_path/www; yields (folder, base url)."""
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    www = tmp_path / "www"
-    www.mkdir()
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(www)))
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield www, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)

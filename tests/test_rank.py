@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from _rank_helpers import CLASSES, make_image_folder, pack_tar, server, sha256, write_local_zoo  # noqa: F401
+from _rank_helpers import CLASSES, make_image_folder, pack_tar, sha256, write_local_zoo
 
 from zooselect.cache import read_cache
 from zooselect.data import build_dataset
@@ -248,8 +248,8 @@ def test_a_class_with_fewer_than_two_images_is_named(tmp_path, folder):
         rank(parse_target(str(folder)), entries, tmp_path / "out", RankOptions(**QUIET))
 
 
-def test_a_url_archive_is_ranked_and_a_wrong_checksum_leaves_nothing(tmp_path, folder, server):  # noqa: F811
-    www, base = server
+def test_a_url_archive_is_ranked_and_a_wrong_checksum_leaves_nothing(tmp_path, folder, server):
+    www, base, _ = server
     archive = pack_tar(folder, www / "colours.tar.gz", "colours")
     entries = read_zoo(write_local_zoo(tmp_path / "zoo"))
     out = tmp_path / "out"
@@ -264,11 +264,11 @@ def test_a_url_archive_is_ranked_and_a_wrong_checksum_leaves_nothing(tmp_path, f
     assert os.listdir(out2 / "downloads") == []  # no partial file, nothing that looks finished
 
 
-def test_an_archive_member_outside_its_folder_is_refused(tmp_path, server):  # noqa: F811
+def test_an_archive_member_outside_its_folder_is_refused(tmp_path, server):
     import io
     import tarfile
 
-    www, base = server
+    www, base, _ = server
     archive = www / "evil.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         data = b"gotcha"
