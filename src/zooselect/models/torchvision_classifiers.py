@@ -19,7 +19,7 @@ from torch import nn
 
 from .inputs import InputSpec, imagenet_input
 from .registry import close_matches, create_model
-from .torchvision_models import TORCHVISION_ARCHITECTURES, resolve_weights
+from .torchvision_models import TORCHVISION_ARCHITECTURES, from_torchvision_keys, resolve_weights, to_torchvision_keys
 
 
 IMAGENET_CLASSES = 1000
@@ -94,20 +94,11 @@ class TorchvisionClassifier(nn.Module):
 
     def torchvision_state_dict(self) -> dict[str, torch.Tensor]:
         """The state dict under torchvision's own keys."""
-        out = {}
-        for key, value in self.state_dict().items():
-            group, rest = key.split(".", 1)
-            out[rest if group == "body" else f"{self.classifier_name}.{rest}"] = value
-        return out
+        return to_torchvision_keys(self.state_dict(), self.classifier_name)
 
     def load_torchvision_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True):
         """Load a state dict saved from ``torchvision.models.<arch>`` (its own keys)."""
-        prefix = self.classifier_name + "."
-        mapped = {
-            ("head." + key[len(prefix) :] if key.startswith(prefix) else "body." + key): value
-            for key, value in state.items()
-        }
-        return self.load_state_dict(mapped, strict=strict)
+        return self.load_state_dict(from_torchvision_keys(state, self.classifier_name), strict=strict)
 
 
 def torchvision_model(arch: str, weights: str | None = "DEFAULT", num_classes: int | None = None) -> nn.Module:

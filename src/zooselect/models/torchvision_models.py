@@ -83,6 +83,24 @@ def preprocessing(arch: str, weights: str | None = None) -> Preprocessing:
     )
 
 
+def to_torchvision_keys(state: dict[str, torch.Tensor], classifier: str) -> dict[str, torch.Tensor]:
+    """Our ``body.``/``head.`` keys renamed to torchvision's (``head.`` becomes ``{classifier}.``)."""
+    out = {}
+    for key, value in state.items():
+        group, rest = key.split(".", 1)
+        out[rest if group == "body" else f"{classifier}.{rest}"] = value
+    return out
+
+
+def from_torchvision_keys(state: dict[str, torch.Tensor], classifier: str) -> dict[str, torch.Tensor]:
+    """torchvision's keys renamed to ours: ``{classifier}.`` becomes ``head.``, the rest ``body.``."""
+    prefix = classifier + "."
+    return {
+        ("head." + key[len(prefix) :] if key.startswith(prefix) else "body." + key): value
+        for key, value in state.items()
+    }
+
+
 def _accept_torchvision_keys(module, state_dict, prefix, *_) -> None:
     """Load-state-dict pre-hook: rename plain torchvision keys (``conv1.weight``, ``fc.bias``) to ours."""
     classifier = module.torchvision_head + "."
@@ -127,11 +145,7 @@ class TorchvisionModel(nn.Module):
 
     def torchvision_state_dict(self) -> dict[str, torch.Tensor]:
         """The state dict under torchvision's own keys (loads into ``torchvision.models.<arch>``)."""
-        out = {}
-        for key, value in self.state_dict().items():
-            group, rest = key.split(".", 1)
-            out[rest if group == "body" else f"{self.torchvision_head}.{rest}"] = value
-        return out
+        return to_torchvision_keys(self.state_dict(), self.torchvision_head)
 
 
 class TorchvisionResNet(TorchvisionModel):
