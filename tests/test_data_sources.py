@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from zooselect.data import build_dataset, dataset_options, load_dataset, save_dataset
-from zooselect.data.images import load_image
+from zooselect.data.stream import decode_image
 from zooselect.data.torchvision_sets import _class_names
 
 # class -> the colour channel its images are bright in, so a label can be checked by eye
@@ -50,9 +50,21 @@ def _assert_labels_match_colours(x: np.ndarray, y: np.ndarray, classes: list[str
     )
 
 
+def _pixels(ds, split: str) -> np.ndarray:
+    """A manifest's images as the benchmark's experts see them (shorter side to image_size, centre crop)."""
+    from torchvision.transforms import v2
+
+    from zooselect.models.inputs import ResizeShorter
+
+    crop = v2.Compose([ResizeShorter(ds.image_size), v2.CenterCrop(ds.image_size)])
+    source = ds.source(split)
+    return np.stack([crop(source.read(i)).permute(1, 2, 0).numpy() for i in range(len(source))])
+
+
 def _assert_same(a, b) -> None:
-    for name in ("x_train", "y_train", "x_test", "y_test"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    for split in ("train", "test"):
+        np.testing.assert_array_equal(_pixels(a, split), _pixels(b, split))
+        np.testing.assert_array_equal(a.source(split).labels, b.source(split).labels)
     assert a.classes == b.classes
 
 
@@ -66,10 +78,10 @@ def test_imagefolder_builds_images_labels_and_sorted_classes(tmp_path):
     ds = build_dataset("imagefolder", 0, {"root": str(root), "image_size": 16})
     assert ds.classes == ["cat", "dog", "eel"]
     assert len(ds.y_train) + len(ds.y_test) == 20
-    assert ds.x_train.shape[1:] == (16, 16, 3) and ds.x_train.dtype == np.uint8
+    assert _pixels(ds, "train").shape[1:] == (16, 16, 3) and _pixels(ds, "train").dtype == np.uint8
     assert ds.y_train.dtype == np.int64
-    _assert_labels_match_colours(ds.x_train, ds.y_train, ds.classes)
-    _assert_labels_match_colours(ds.x_test, ds.y_test, ds.classes)
+    _assert_labels_match_colours(_pixels(ds, "train"), ds.y_train, ds.classes)
+    _assert_labels_match_colours(_pixels(ds, "test"), ds.y_test, ds.classes)
     path = tmp_path / "pics.npz"
     save_dataset(path, ds)
     _assert_same(load_dataset(path), ds)
@@ -81,9 +93,9 @@ def test_seeded_split_is_stratified_and_deterministic(tmp_path):
     _assert_same(a, b)
     assert np.bincount(a.y_test).tolist() == [2, 2, 1]  # 20 % of each class, at least one
     assert np.bincount(a.y_train).tolist() == [8, 8, 4]
-    assert {x.tobytes() for x in a.x_test} != {x.tobytes() for x in c.x_test}
+    assert {x.tobytes() for x in _pixels(a, "test")} != {x.tobytes() for x in _pixels(c, "test")}
     # no image in both splits
-    assert not {x.tobytes() for x in a.x_test} & {x.tobytes() for x in a.x_train}
+    assert not {x.tobytes() for x in _pixels(a, "test")} & {x.tobytes() for x in _pixels(a, "train")}
 
 
 def test_train_and_test_sub_folders_give_the_split(tmp_path):
@@ -94,8 +106,8 @@ def test_train_and_test_sub_folders_give_the_split(tmp_path):
     assert ds.classes == ["cat", "dog", "eel"]
     assert np.bincount(ds.y_train).tolist() == [4, 4, 4]
     assert np.bincount(ds.y_test).tolist() == [2, 2, 2]
-    assert ds.x_train.max(axis=(1, 2, 3)).max() < 200 <= ds.x_test.max(axis=(1, 2, 3)).min()
-    _assert_labels_match_colours(ds.x_test, ds.y_test, ds.classes)
+    assert _pixels(ds, "train").max(axis=(1, 2, 3)).max() < 200 <= _pixels(ds, "test").max(axis=(1, 2, 3)).min()
+    _assert_labels_match_colours(_pixels(ds, "test"), ds.y_test, ds.classes)
 
 
 def test_images_are_resized_on_the_shorter_side_and_centre_cropped(tmp_path):
@@ -103,12 +115,17 @@ def test_images_are_resized_on_the_shorter_side_and_centre_cropped(tmp_path):
     pixels[:, :20, 0] = pixels[:, 20:40, 1] = pixels[:, 40:, 2] = 255
     Image.fromarray(pixels).save(tmp_path / "wide.png")
     Image.fromarray(pixels).convert("L").save(tmp_path / "gray.png")
-    x = load_image(tmp_path / "wide.png", 10)
+    from torchvision.transforms import v2
+
+    from zooselect.models.inputs import ResizeShorter
+
+    crop = v2.Compose([ResizeShorter(10), v2.CenterCrop(10)])
+    x = crop(decode_image(tmp_path / "wide.png")).permute(1, 2, 0).numpy()
     assert x.shape == (10, 10, 3) and x.dtype == np.uint8
     # only the green middle third is kept (the filter blurs the outermost columns a little)
     assert (x[:, 1:-1, 1] == 255).all() and (x[:, 1:-1, [0, 2]] == 0).all()
     assert (x[..., 1] > 200).all() and (x[..., [0, 2]] < 60).all()
-    assert load_image(tmp_path / "gray.png", 10).shape == (10, 10, 3)
+    assert decode_image(tmp_path / "gray.png").shape == (3, 20, 60)  # grey becomes RGB
 
 
 def test_a_corrupt_image_stops_naming_its_file(tmp_path):
@@ -174,8 +191,8 @@ def test_csv_manifest_without_split_column(tmp_path):
     ds = build_dataset("csv", 3, {"path": str(manifest), "image_size": 8})
     assert ds.classes == ["cat", "dog", "eel"]
     assert np.bincount(ds.y_test).tolist() == [1, 1, 1]
-    assert ds.x_train.shape == (12, 8, 8, 3)
-    _assert_labels_match_colours(ds.x_train, ds.y_train, ds.classes)
+    assert _pixels(ds, "train").shape == (12, 8, 8, 3)
+    _assert_labels_match_colours(_pixels(ds, "train"), ds.y_train, ds.classes)
     _assert_same(ds, build_dataset("csv", 3, {"path": str(manifest), "image_size": 8}))
 
 
@@ -393,9 +410,9 @@ def test_torchvision_fakedata_end_to_end():
         "image_size": 12,
     }
     ds = build_dataset("torchvision", 0, options)
-    assert ds.x_train.shape == (24, 12, 12, 3) and ds.x_test.shape == (9, 12, 12, 3)
+    assert _pixels(ds, "train").shape == (24, 12, 12, 3) and _pixels(ds, "test").shape == (9, 12, 12, 3)
     assert ds.classes == ["0", "1", "2"]  # FakeData has no class names
-    assert not {x.tobytes() for x in ds.x_train} & {x.tobytes() for x in ds.x_test}
+    assert not {x.tobytes() for x in _pixels(ds, "train")} & {x.tobytes() for x in _pixels(ds, "test")}
     _assert_same(ds, build_dataset("torchvision", 0, options))
     # without test arguments a class with no train/split argument is split by test_fraction
     split = build_dataset(

@@ -22,7 +22,8 @@ from zooselect.io import write_rows
 from zooselect.models import create_model, load_checkpoint, save_checkpoint
 from zooselect.multidomain import train_multidomain
 from zooselect.runtime import resume_file
-from zooselect.training import Resume, Schedule, finetune, to_tensor, train
+from zooselect.data.stream import Images, PackedSource
+from zooselect.training import Resume, Schedule, finetune, train
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -41,6 +42,10 @@ class Killed(Exception):
 def _images(n, seed, size=16):
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, size=(n, size, size, 3)).astype(np.uint8)
+
+
+def _set(n, seed, classes):
+    return Images(PackedSource(_images(n, seed), np.arange(n, dtype=np.int64) % classes))
 
 
 def _die_after_save(monkeypatch, at_step):
@@ -70,49 +75,49 @@ def _model():
 
 
 def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch):
-    x, y = to_tensor(_images(36, 0)), torch.arange(36) % 3
+    images = _set(36, 0, 3)
     reference = _model()
-    expected = train(reference, x, y, SCHEDULE, seed=7)
+    expected = train(reference, images, SCHEDULE, seed=7)
 
     resume = Resume(tmp_path / "run.state", every=4, min_seconds=0)
     with monkeypatch.context() as patch:
         _die_after_save(patch, at_step=8)
         with pytest.raises(Killed):
-            train(_model(), x, y, SCHEDULE, seed=7, resume=resume)
+            train(_model(), images, SCHEDULE, seed=7, resume=resume)
     assert resume.path.exists()
 
     resumed = _model()
-    result = train(resumed, x, y, SCHEDULE, seed=7, resume=Resume(resume.path, every=4, min_seconds=0))
+    result = train(resumed, images, SCHEDULE, seed=7, resume=Resume(resume.path, every=4, min_seconds=0))
     assert _same_state(resumed, reference)  # weights, batch-norm statistics, bit for bit
     assert result.losses == expected.losses and result.final_loss == expected.final_loss
 
 
 def test_a_resume_state_of_another_run_is_not_used(tmp_path, monkeypatch):
-    x, y = to_tensor(_images(36, 0)), torch.arange(36) % 3
+    images = _set(36, 0, 3)
     resume = Resume(tmp_path / "run.state", every=4, min_seconds=0)
     with monkeypatch.context() as patch:
         _die_after_save(patch, at_step=8)
         with pytest.raises(Killed):
-            train(_model(), x, y, SCHEDULE, seed=7, resume=resume)
+            train(_model(), images, SCHEDULE, seed=7, resume=resume)
     # the config changed (another seed): starting over gives the fresh run's weights
     reference = _model()
-    train(reference, x, y, SCHEDULE, seed=8)
+    train(reference, images, SCHEDULE, seed=8)
     restarted = _model()
-    train(restarted, x, y, SCHEDULE, seed=8, resume=Resume(resume.path, every=4, min_seconds=0))
+    train(restarted, images, SCHEDULE, seed=8, resume=Resume(resume.path, every=4, min_seconds=0))
     assert _same_state(restarted, reference)
 
 
 def test_resumed_fine_tuning_gives_the_uninterrupted_result(tmp_path, monkeypatch):
-    x, y = to_tensor(_images(20, 1)), torch.arange(20) % 2
+    images = _set(20, 1, 2)
     pretrained = _model()
     schedule = Schedule(steps=9, batch_size=6, lr=0.05)
-    expected = finetune(pretrained, x, y, x, y, 2, schedule, seed=4)
+    expected = finetune(pretrained, images, images, 2, schedule, seed=4)
     resume = Resume(tmp_path / "lr.state", every=3, min_seconds=0)
     with monkeypatch.context() as patch:
         _die_after_save(patch, at_step=6)
         with pytest.raises(Killed):
-            finetune(pretrained, x, y, x, y, 2, schedule, seed=4, resume=resume)
-    result = finetune(pretrained, x, y, x, y, 2, schedule, seed=4, resume=Resume(resume.path, every=3, min_seconds=0))
+            finetune(pretrained, images, images, 2, schedule, seed=4, resume=resume)
+    result = finetune(pretrained, images, images, 2, schedule, seed=4, resume=Resume(resume.path, every=3, min_seconds=0))
     assert (result["test_accuracy"], result["train_loss"]) == (expected["test_accuracy"], expected["train_loss"])
 
 

@@ -9,7 +9,6 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 
-from zooselect.data import standardize
 from zooselect.models import create_model, save_checkpoint
 from zooselect.models.inputs import BENCHMARK_INPUT, InputSpec
 from zooselect.models.local import load_local_expert, read_tensor_file
@@ -150,15 +149,20 @@ def test_torchvision_preprocessing_comes_from_the_weights_without_downloading():
 # --- input preparation ------------------------------------------------------------------
 
 
-def test_benchmark_input_is_the_benchmarks_own_tensor():
-    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(BENCHMARK_INPUT.prepare(images).numpy(), standardize(images))
+def test_benchmark_input_standardises_each_image():
+    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (3, 3, 32, 32), dtype=np.uint8))
+    x = BENCHMARK_INPUT.eval_transform()(images)
+    flat = x.reshape(3, -1).double()
+    torch.testing.assert_close(flat.mean(1), torch.zeros(3, dtype=torch.float64), atol=1e-6, rtol=0)
+    torch.testing.assert_close(flat.std(1, correction=0), torch.ones(3, dtype=torch.float64), atol=1e-5, rtol=0)
+    constant = torch.full((3, 32, 32), 7, dtype=torch.uint8)
+    torch.testing.assert_close(BENCHMARK_INPUT.eval_transform()(constant), torch.zeros(3, 32, 32), atol=1e-5, rtol=0)
 
 
 def test_resize_crop_and_normalise():
     spec = InputSpec(size=8, resize=10, mean=(0.5, 0.5, 0.5), std=(0.25, 0.5, 1.0))
-    images = np.full((2, 20, 20, 3), 255, dtype=np.uint8)
-    x = spec.prepare(images)
+    images = torch.full((2, 3, 20, 30), 255, dtype=torch.uint8)  # any aspect ratio: shorter side to 10
+    x = spec.eval_transform()(images)
     assert x.shape == (2, 3, 8, 8)
     # a white image: (1 - mean) / std per channel
     torch.testing.assert_close(x[0, :, 0, 0], torch.tensor([2.0, 1.0, 0.5]))

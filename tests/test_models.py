@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from zooselect.models import create_model, load_checkpoint, save_checkpoint
-from zooselect.training import Schedule, accuracy, epochs_to_steps, finetune, forward_features, train
+from zooselect.data.stream import Images, PackedSource
+from zooselect.extraction import predict
+from zooselect.training import SamplePlan, Schedule, accuracy, epochs_to_steps, finetune, train
 
 # Our small CPU models; the torchvision ones have their own tests (test_torchvision_models.py).
 SMALL_ARCHITECTURES = ["densenet", "resnet"]
@@ -62,35 +64,44 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path):
 
 
 def _toy_task(n=64, seed=0):
-    """Two classes that differ in mean brightness of the left half."""
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 3, 32, 32, generator=generator)
-    y = torch.arange(n) % 2
-    x[y == 1, :, :, :16] += 1.5
-    return x, y
+    """Two classes that differ in mean brightness of the left half (uint8 images)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 120, size=(n, 32, 32, 3)).astype(np.uint8)
+    y = np.arange(n, dtype=np.int64) % 2
+    x[y == 1, :, :16] += 100
+    return Images(PackedSource(x, y))
 
 
 def test_training_is_deterministic_and_learns():
-    x, y = _toy_task()
+    images = _toy_task()
     schedule = Schedule(steps=40, batch_size=16, lr=0.05)
     results = []
     for _ in range(2):
         torch.manual_seed(1)
         model = create_model("resnet", 2, width=8)
-        train(model, x, y, schedule, seed=3)
-        results.append(forward_features(model, x)[0])
+        train(model, images, schedule, seed=3)
+        results.append(predict(model, images)[0])
     np.testing.assert_array_equal(results[0], results[1])
-    assert accuracy(model, x, y) > 0.9
+    assert accuracy(model, images) > 0.9
 
 
 def test_finetune_reports_test_accuracy_and_leaves_the_expert_untouched():
-    x, y = _toy_task()
+    images = _toy_task()
     pretrained = create_model("densenet", 5, growth=6, layers=2)
     before = {k: v.clone() for k, v in pretrained.state_dict().items()}
-    result = finetune(pretrained, x, y, x, y, 2, Schedule(steps=30, batch_size=16, lr=0.05), seed=0)
+    result = finetune(pretrained, images, images, 2, Schedule(steps=30, batch_size=16, lr=0.05), seed=0)
     assert 0.0 <= result["test_accuracy"] <= 1.0 and result["seconds"] > 0
     for key, value in pretrained.state_dict().items():
         torch.testing.assert_close(value, before[key])
+
+
+def test_sample_plan_batches_cover_each_permutation_and_straddle_its_end():
+    plan = SamplePlan(10, 4, seed=3)
+    stream = np.concatenate([plan.batch(step)[1] for step in range(5)])  # 20 positions: 2 permutations
+    assert sorted(stream[:10]) == list(range(10)) and sorted(stream[10:]) == list(range(10))
+    again = SamplePlan(10, 4, seed=3)
+    np.testing.assert_array_equal(again.batch(4)[1], plan.batch(4)[1])  # any step, without the ones before
+    assert not np.array_equal(SamplePlan(10, 4, seed=4).batch(0)[1], plan.batch(0)[1])
 
 
 def test_epochs_to_steps_counts_partial_batches():
@@ -103,34 +114,18 @@ def test_bad_schedule_is_refused():
         Schedule(steps=0, batch_size=8, lr=0.1)
 
 
-@pytest.mark.parametrize("momentum, weight_decay", [(0.9, 5e-4), (0.0, 0.0), (0.5, 0.01)])
-def test_our_sgd_matches_torch_sgd_step_for_step(momentum, weight_decay):
-    from zooselect.training import NesterovSGD
-
-    torch.manual_seed(0)
-    ours = create_model("resnet", 3, width=4)
-    theirs = create_model("resnet", 3, width=4)
-    theirs.load_state_dict(ours.state_dict())
-    opt_ours = NesterovSGD(ours.parameters(), lr=0.1, momentum=momentum, weight_decay=weight_decay)
-    opt_theirs = torch.optim.SGD(
-        theirs.parameters(), lr=0.1, momentum=momentum, weight_decay=weight_decay, nesterov=momentum > 0
-    )
-    x, y = torch.randn(8, 3, 32, 32), torch.arange(8) % 3
-    for _ in range(4):
-        for model, opt in ((ours, opt_ours), (theirs, opt_theirs)):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
-        torch.testing.assert_close(a, b, msg=name)
-
-
-def test_step_decay_drops_tenfold_at_each_milestone():
-    from zooselect.training import step_decay
+def test_the_learning_rate_drops_tenfold_at_each_milestone():
+    from zooselect.training import _optimiser
 
     schedule = Schedule(steps=100, batch_size=8, lr=0.1, milestones=(0.5, 0.75))
-    lrs = [step_decay(schedule, step) for step in (0, 49, 50, 74, 75, 99)]
-    assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    optimiser, scheduler = _optimiser(torch.nn.Linear(2, 2), schedule)
+    lrs = []
+    for _ in range(100):
+        lrs.append(optimiser.param_groups[0]["lr"])
+        optimiser.step()
+        scheduler.step()
+    assert [lrs[i] for i in (0, 49, 50, 74, 75, 99)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    assert optimiser.param_groups[0]["nesterov"] and optimiser.param_groups[0]["momentum"] == 0.9
 
 
 @pytest.mark.parametrize("arch", SMALL_ARCHITECTURES)

@@ -20,7 +20,9 @@ from zooselect.models import load_checkpoint
 from zooselect.rank import RankOptions, TargetSpec, format_table, parse_target, rank
 from zooselect.scores import compute_score
 from zooselect.seeding import derive_seed
-from zooselect.training import forward_features, to_tensor
+from zooselect.data.stream import Images
+from zooselect.extraction import predict
+from zooselect.models import checkpoint_input
 from zooselect.userzoo import ZooError, parse_zoo, read_zoo
 
 QUIET = dict(progress=False)
@@ -181,8 +183,8 @@ def test_caches_are_reused_until_something_they_depend_on_changes(tmp_path, fold
     cache = read_cache(out / "caches" / "ours.h5")
     dataset = build_dataset("imagefolder", derive_seed(0, target.name), {"root": str(folder), "image_size": 32})
     assert len(cache["indices"]) == len(dataset.y_train)  # fewer than 50 per class: all of them
-    model, _ = load_checkpoint(tmp_path / "zoo" / "ours.pt")
-    features, probs = forward_features(model, to_tensor(dataset.x_train[cache["indices"]]))
+    model, info = load_checkpoint(tmp_path / "zoo" / "ours.pt")
+    features, probs = predict(model, Images(dataset.source("train"), cache["indices"]), checkpoint_input(info))
     np.testing.assert_array_equal(cache["features"], features)
     np.testing.assert_array_equal(cache["probs"], probs)
 

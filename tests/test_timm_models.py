@@ -3,6 +3,7 @@
 Every model is built with random weights (pretrained=False): nothing is downloaded.
 """
 
+import numpy as np
 import pytest
 import torch
 
@@ -71,9 +72,13 @@ def test_a_model_with_two_classifiers_is_refused():
 def test_the_benchmarks_finetune_swaps_the_head():
     torch.manual_seed(0)
     model = TimmModel("resnet10t", num_classes=1000)
-    x, y = torch.randn(8, 3, 16, 16), torch.arange(8) % 2
+    from zooselect.data.stream import Images, PackedSource
+    from zooselect.models.inputs import InputSpec
     from zooselect.training import Schedule
 
-    result = finetune(model, x, y, x, y, 2, Schedule(steps=2, batch_size=4, lr=0.01), seed=0)
+    x = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    images = Images(PackedSource(x, np.arange(8) % 2))
+    spec = InputSpec(16, 16, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    result = finetune(model, images, images, 2, Schedule(steps=2, batch_size=4, lr=0.01), seed=0, spec=spec)
     assert 0 <= result["test_accuracy"] <= 1
     assert model.head.out_features == 1000  # the expert itself is left untouched

@@ -118,33 +118,6 @@ def selection_seed(base_seed: int, target: str, regime: str) -> int:
     return derive_seed(base_seed, "selection", target, regime)
 
 
-def class_means(features: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(num_classes, D) mean feature per class and (num_classes,) image counts (0 rows for absent classes)."""
-    counts = np.bincount(labels, minlength=num_classes)
-    sums = np.zeros((num_classes, features.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, features)
-    return sums / np.maximum(counts, 1)[:, None], counts
-
-
-def source_class_means(
-    model: Any, dataset: Any, images_per_class: int, seed: int
-) -> tuple[dict[str, np.ndarray], int]:
-    """An expert's class-mean features on its own source training images (for Domain Similarity).
-
-    The means come from at most ``images_per_class`` images per class drawn
-    with ``seed``; the weights are the classes' full image counts (Cui et
-    al.). Returns ({"source_means", "source_counts"}, images used).
-    """
-    from .data import sample_per_class
-    from .training import forward_features, to_tensor
-
-    chosen = sample_per_class(dataset.y_train, images_per_class, seed)
-    features, _ = forward_features(model, to_tensor(dataset.x_train[chosen]))
-    means, _ = class_means(features, dataset.y_train[chosen], dataset.num_classes)
-    counts = np.bincount(dataset.y_train, minlength=dataset.num_classes)
-    return {"source_means": means, "source_counts": counts}, len(chosen)
-
-
 def write_arrays(path: str | Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
     """An HDF5 file of named arrays and attributes, written atomically."""
     path = Path(path)

@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where the experts run: auto (a GPU where there is one), cpu, cuda, cuda:1, ...")  # fmt: skip
     rank.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                       help="torch threads (default: torch's choice)")  # fmt: skip
+    rank.add_argument("--workers", type=_count, default=defaults.workers, metavar="N",
+                      help=f"processes decoding images (default: {defaults.workers}; 0: none, decode in-process)")  # fmt: skip
     rank.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     rank.add_argument("-v", "--verbose", action="store_true", help="log what is read, written and how long it took")
 
@@ -127,6 +129,7 @@ def _run_rank(args: argparse.Namespace) -> int:
         finetune_lrs=tuple(args.finetune_lrs),
         batch_size=args.batch_size,
         progress=not args.quiet,
+        workers=args.workers,
         device=args.device,
     )
     from .rank import check_methods

@@ -40,7 +40,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -189,3 +189,22 @@ def acquire(label: str = "") -> Lease:
 def current_device() -> "torch.device":
     """The device of this process's lease (the CPU when none was taken)."""
     return (_current or Lease()).device
+
+
+def device_of(model: Any) -> Any:
+    """The torch device a model's parameters are on (the CPU for a model without any)."""
+    import torch
+
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def autocast(device: Any) -> Any:
+    """bf16 autocast on CUDA; nothing on the CPU, where results stay bit-identical between runs."""
+    import contextlib
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -10,32 +10,48 @@ weights but the head), the paper's "with ImageNet pre-training".
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .data import Dataset
+from .data import Dataset, StreamedDataset
+from .data.stream import ConcatSource, Images
 from .models import create_model, load_checkpoint
-from .training import Resume, Schedule, accuracy, to_tensor, train
+from .models.inputs import benchmark_input
+from .training import Resume, Schedule, accuracy, train
 
 log = logging.getLogger(__name__)
 
 
-def merge_sources(names: Sequence[str], datasets: Sequence[Dataset]) -> Dataset:
-    """The union of several datasets, classes renamed ``source/class`` and labels offset."""
-    offset = 0
-    parts: dict[str, list[np.ndarray]] = {"x_train": [], "y_train": [], "x_test": [], "y_test": []}
-    classes: list[str] = []
-    for name, dataset in zip(names, datasets):
-        parts["x_train"].append(dataset.x_train)
-        parts["y_train"].append(dataset.y_train + offset)
-        parts["x_test"].append(dataset.x_test)
-        parts["y_test"].append(dataset.y_test + offset)
-        classes += [f"{name}/{c}" for c in dataset.classes]
-        offset += dataset.num_classes
-    return Dataset(**{key: np.concatenate(value) for key, value in parts.items()}, classes=classes)
+def merge_sources(names: Sequence[str], datasets: Sequence[Any]) -> Any:
+    """The union of several datasets, classes renamed ``source/class`` and labels offset.
+
+    Packed datasets merge into one packed Dataset; otherwise the union reads
+    each part's images where they are (a StreamedDataset of ConcatSources).
+    """
+    if len(datasets) == 1:
+        (dataset,) = datasets
+        return dataset
+    classes = [f"{name}/{c}" for name, dataset in zip(names, datasets) for c in dataset.classes]
+    offsets = np.cumsum([0] + [d.num_classes for d in datasets[:-1]])
+    sizes = {d.image_size for d in datasets}
+    if len(sizes) != 1:
+        raise ValueError(f"sources {', '.join(names)} differ in image_size ({sorted(sizes)}); give them one")
+    if all(isinstance(d, Dataset) for d in datasets):
+        parts = {key: [getattr(d, key) for d in datasets] for key in ("x_train", "x_test")}
+        return Dataset(
+            np.concatenate(parts["x_train"]),
+            np.concatenate([d.y_train + o for d, o in zip(datasets, offsets)]),
+            np.concatenate(parts["x_test"]),
+            np.concatenate([d.y_test + o for d, o in zip(datasets, offsets)]),
+            classes,
+        )
+    train = ConcatSource([d.source("train") for d in datasets], offsets)
+    test = ConcatSource([d.source("test") for d in datasets], offsets)
+    return StreamedDataset(train, test, classes, sizes.pop(), train.fingerprint())
 
 
 def initialise_from(model: nn.Module, checkpoint: str) -> None:
@@ -53,13 +69,14 @@ def initialise_from(model: nn.Module, checkpoint: str) -> None:
 def train_expert(
     arch: str,
     arch_options: dict[str, Any],
-    dataset: Dataset,
+    dataset: Any,
     schedule: Schedule,
     seed: int,
     init_checkpoint: str | None = None,
     description: str = "expert",
     device: torch.device | str = "cpu",
     resume: Resume | None = None,
+    workers: int = 0,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train one expert on ``dataset``; return it and its metrics (source test accuracy).
 
@@ -73,9 +90,9 @@ def train_expert(
     if init_checkpoint:
         initialise_from(model, init_checkpoint)
     model = model.to(device)
-    x_train, y_train = to_tensor(dataset.x_train), torch.from_numpy(dataset.y_train)
-    result = train(model, x_train, y_train, schedule, seed, description, resume)
-    test_accuracy = accuracy(model, to_tensor(dataset.x_test), torch.from_numpy(dataset.y_test))
+    spec = benchmark_input(dataset.image_size)
+    result = train(model, Images(dataset.source("train")), schedule, seed, description, resume, spec, workers)
+    test_accuracy = accuracy(model, Images(dataset.source("test")), spec, workers)
     metrics = {
         "source_test_accuracy": test_accuracy,
         "final_train_loss": result.final_loss,
@@ -83,6 +100,7 @@ def train_expert(
         "train_seconds": result.seconds,
         "train_images": int(len(dataset.y_train)),
         "test_images": int(len(dataset.y_test)),
+        "input_size": dataset.image_size,
     }
     log.info("%s: source test accuracy %.4f", description, test_accuracy)
     return model, metrics

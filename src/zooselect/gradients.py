@@ -61,6 +61,7 @@ class _Setup:
         num_classes: int,
         ridge: float,
         features: torch.Tensor | None = None,
+        head: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         model.eval()
         device = model.last_conv.weight.device
@@ -69,6 +70,9 @@ class _Setup:
         self.name = next(n for n, p in model.named_parameters() if p is model.last_conv.weight)
         self.weight = model.last_conv.weight.detach()
         self.targets = nn.functional.one_hot(labels.long(), num_classes).float()
+        if head is not None:  # fitted on a larger set than this batch (streamed extraction)
+            self.head_weight, self.head_bias = (h.to(device) for h in head)
+            return
         if features is None:
             with torch.no_grad():
                 features = torch.cat([model.features(x[i : i + 256]) for i in range(0, len(x), 256)])
@@ -111,8 +115,13 @@ def per_sample_gradients(
     num_classes: int,
     ridge: float = 1e3,
     batch_size: int = 256,
+    head: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """(N, P) gradients of each sample's squared loss w.r.t. the last conv layer's weights.
+
+    The ridge head is fitted on ``x`` itself unless ``head`` (weight, bias)
+    is given, as streamed extraction does: it fits the head on every sampled
+    image's features first and then computes gradients batch by batch.
 
     Everything before the last convolution does not depend on its weights,
     so it runs once for the whole batch (``model.split_at_last_conv``), and
@@ -136,7 +145,7 @@ def per_sample_gradients(
         conv_input, context = model.split_at_last_conv(x)
         conv_output = conv(conv_input)
         features = model.features_from_last_conv(conv_output, context)
-    setup = _Setup(_FeatureView(model), x, labels, num_classes, ridge, features=features)
+    setup = _Setup(_FeatureView(model), x, labels, num_classes, ridge, features=features, head=head)
 
     def loss(out: torch.Tensor, ctx: tuple, target: torch.Tensor) -> torch.Tensor:
         features = model.features_from_last_conv(out[None], tuple(c[None] for c in ctx))

@@ -5,10 +5,12 @@ images from every source, without replacement when the source has at least
 M training images and with replacement when it has fewer, so every domain
 weighs the same whatever its size. Batches hold one domain each (per-domain
 batch norm needs batch statistics of one domain), and the order of an
-epoch's batches is shuffled across domains. Augmentation, per-image
-standardisation, SGD with Nesterov momentum and the step decay are
-``training.py``'s, and so are the device handling (the network's device)
-and the resume checkpoints (``training.Resume``).
+epoch's batches is shuffled across domains (:class:`DomainPlan`). The loop
+itself is ``training.train``'s, as for every other training: augmentation,
+SGD with Nesterov momentum and the step decay, the device, the resume
+checkpoints. One optimiser holds every parameter; a domain's own ones get
+no gradient at another domain's steps, and ``torch.optim.SGD`` leaves a
+parameter without a gradient (and its momentum) untouched.
 
 The architecture and its export to ordinary ``resnet`` zoo entries live in
 ``zooselect.models.multidomain``.
@@ -18,33 +20,18 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
-from tqdm import tqdm
 
-from .data import Dataset
+from .data.stream import Images
+from .models.inputs import benchmark_input
 from .models.multidomain import SHARED_ENTRY, MultiDomainResNet, check_variant, export_shared
-from .training import (
-    NesterovSGD,
-    Resume,
-    Schedule,
-    _random_shift,
-    accuracy,
-    cpu_state,
-    device_of,
-    fingerprint,
-    rng_state,
-    set_rng_state,
-    step_decay,
-    to_tensor,
-)
+from .seeding import derive_seed
+from .training import Resume, Schedule, accuracy, train
 
 log = logging.getLogger(__name__)
 
@@ -88,46 +75,38 @@ def epoch_batches(
     return [batches[i] for i in order.tolist()]
 
 
-class EpochStream:
-    """Batches from consecutive epochs of ``epoch_batches``, resumable at any step.
+class DomainPlan:
+    """The batches of every step of a multi-domain run: consecutive epochs of ``epoch_batches``.
 
-    An epoch's batches are drawn when its first batch is asked for, so the
-    generator's draws interleave with the training loop's exactly as in one
-    uninterrupted run.
+    Epoch e is drawn with its own generator, seeded by the run's seed and e,
+    so the batch of any step is known without replaying the steps before it
+    (a resumed run takes exactly the batches an uninterrupted one would).
     """
 
-    def __init__(self, sizes: Sequence[int], images_per_domain: int, batch_size: int, generator: torch.Generator):
+    def __init__(self, sizes: Sequence[int], images_per_domain: int, batch_size: int, seed: int) -> None:
         self.sizes = list(sizes)
         self.images_per_domain = images_per_domain
         self.batch_size = batch_size
-        self.generator = generator
-        self.pending: list[tuple[int, torch.Tensor]] = []
-        self.position = 0
+        self.seed = seed
+        self.per_epoch = len(self.sizes) * math.ceil(images_per_domain / batch_size)
+        self._epoch: tuple[int, list[tuple[int, torch.Tensor]]] | None = None
 
-    def next(self) -> tuple[int, torch.Tensor]:
-        if self.position == len(self.pending):
-            self.pending = epoch_batches(self.sizes, self.images_per_domain, self.batch_size, self.generator)
-            self.position = 0
-        batch = self.pending[self.position]
-        self.position += 1
-        return batch
-
-    def state_dict(self) -> dict[str, Any]:
-        rest = self.pending[self.position :]
-        return {"domains": [d for d, _ in rest], "indices": [index.clone() for _, index in rest]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.pending = [(int(d), index.clone()) for d, index in zip(state["domains"], state["indices"])]
-        self.position = 0
+    def batch(self, step: int) -> tuple[int, np.ndarray]:
+        epoch, position = divmod(step, self.per_epoch)
+        if self._epoch is None or self._epoch[0] != epoch:
+            generator = torch.Generator().manual_seed(derive_seed(self.seed, "epoch", epoch))
+            self._epoch = (epoch, epoch_batches(self.sizes, self.images_per_domain, self.batch_size, generator))
+        domain, index = self._epoch[1][position]
+        return domain, index.numpy()
 
 
 def batch_stream(
-    sizes: Sequence[int], images_per_domain: int, batch_size: int, steps: int, generator: torch.Generator
-) -> Iterator[tuple[int, torch.Tensor]]:
-    """``steps`` batches from consecutive epochs of ``epoch_batches`` (the last one cut short)."""
-    stream = EpochStream(sizes, images_per_domain, batch_size, generator)
-    for _ in range(steps):
-        yield stream.next()
+    sizes: Sequence[int], images_per_domain: int, batch_size: int, steps: int, seed: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The first ``steps`` batches of a :class:`DomainPlan` (the last epoch cut short)."""
+    plan = DomainPlan(sizes, images_per_domain, batch_size, seed)
+    for step in range(steps):
+        yield plan.batch(step)
 
 
 class _DomainView(nn.Module):
@@ -149,13 +128,14 @@ class _DomainView(nn.Module):
 def train_multidomain(
     variant: str,
     arch_options: Mapping[str, Any],
-    datasets: Mapping[str, Dataset],
+    datasets: Mapping[str, Any],
     schedule: Schedule,
     images_per_domain: int,
     seed: int,
     description: str = "multidomain",
     device: torch.device | str = "cpu",
     resume: Resume | None = None,
+    workers: int = 0,
 ) -> tuple[MultiDomainResNet, dict[str, Any]]:
     """Train one variant of the multi-domain expert on ``datasets`` (domain name -> dataset).
 
@@ -190,83 +170,20 @@ def train_multidomain(
         raise ValueError(f"bad options {dict(arch_options)} for the multi-domain resnet: {error}") from error
     device = torch.device(device)
     model = model.to(device=device, memory_format=torch.channels_last)
-    xs = [to_tensor(datasets[d].x_train).to(device) for d in domains]
-    ys = [torch.from_numpy(datasets[d].y_train).to(device) for d in domains]
-
-    def optimiser(params: list[nn.Parameter]) -> NesterovSGD:
-        return NesterovSGD(params, lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay)
-
-    shared = optimiser(model.shared_parameters())
-    own = [optimiser(model.domain_parameters(d)) for d in domains]
-    generator = torch.Generator().manual_seed(seed)
-    stream = EpochStream([len(y) for y in ys], images_per_domain, schedule.batch_size, generator)
-    losses: list[float] = []
+    spec = benchmark_input(_image_size(datasets))
+    train_sets = [Images(datasets[d].source("train")) for d in domains]
+    plan = DomainPlan([len(s) for s in train_sets], images_per_domain, schedule.batch_size, seed)
+    result = train(model, train_sets, schedule, seed, description, resume, spec, workers, plan, domains)
+    losses = result.losses
     domain_losses: list[list[float]] = [[] for _ in domains]
-    first_step, seconds_before = 0, 0.0
-    if resume is not None:
-        key = fingerprint(variant, domains, schedule, seed, images_per_domain, xs, ys, model.state_dict())
-        state = resume.load(key)
-        if state is not None:
-            model.load_state_dict(state["model"])
-            shared.load_state_dict(state["shared"])
-            for optimiser_, saved in zip(own, state["own"]):
-                optimiser_.load_state_dict(saved)
-            stream.load_state_dict(state["stream"])
-            generator.set_state(state["generator"])
-            set_rng_state(state["rng"], device)
-            losses = list(state["losses"])
-            domain_losses = [list(part) for part in state["domain_losses"]]
-            first_step, seconds_before = int(state["step"]), float(state["seconds"])
-            log.info("%s: resuming from step %d of %d (%s)", description, first_step, schedule.steps, resume.path)
-        resume.started()
-    model.train()
-    start = time.perf_counter()
-    progress = tqdm(
-        range(first_step, schedule.steps), initial=first_step, total=schedule.steps,
-        desc=description, file=sys.stderr, mininterval=10,
-    )
-    for step in progress:
-        d, index = stream.next()
-        index = index.to(device)
-        lr = step_decay(schedule, step)
-        shared.lr = own[d].lr = lr
-        inputs = xs[d][index]
-        if schedule.augment:
-            inputs = _random_shift(inputs, schedule.max_shift, generator)
-        loss = F.cross_entropy(model(inputs, domains[d]), ys[d][index])
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"{description}: loss became {loss.item()} on domain '{domains[d]}' (lr {schedule.lr} too high?)"
-            )
-        shared.zero_grad()
-        own[d].zero_grad()
-        loss.backward()
-        shared.step()
-        own[d].step()
-        losses.append(loss.item())
-        domain_losses[d].append(losses[-1])
-        if resume is not None and resume.due(step + 1, schedule.steps):
-            resume.save(
-                {
-                    "fingerprint": key,
-                    "step": step + 1,
-                    "model": cpu_state(model),
-                    "shared": shared.state_dict(),
-                    "own": [optimiser_.state_dict() for optimiser_ in own],
-                    "stream": stream.state_dict(),
-                    "generator": generator.get_state(),
-                    "rng": rng_state(device),
-                    "losses": losses,
-                    "domain_losses": domain_losses,
-                    "seconds": seconds_before + time.perf_counter() - start,
-                }
-            )
-    seconds = seconds_before + time.perf_counter() - start
+    for step, loss in enumerate(losses):
+        domain_losses[plan.batch(step)[0]].append(loss)
+    seconds = result.seconds
 
-    test_accuracy = {
-        d: accuracy(_DomainView(model, d), to_tensor(datasets[d].x_test), torch.from_numpy(datasets[d].y_test))
-        for d in domains
-    }
+    def test(d: str, view: nn.Module) -> float:
+        return accuracy(view, Images(datasets[d].source("test")), spec, workers)
+
+    test_accuracy = {d: test(d, _DomainView(model, d)) for d in domains}
     batches_per_epoch = len(domains) * math.ceil(images_per_domain / schedule.batch_size)
     metrics: dict[str, Any] = {
         "variant": variant,
@@ -282,15 +199,17 @@ def train_multidomain(
         "train_seconds": seconds,
         "images_per_domain": images_per_domain,
         "train_images": {d: int(len(datasets[d].y_train)) for d in domains},
+        "input_size": spec.size,
         "test_images": {d: int(len(datasets[d].y_test)) for d in domains},
     }
     if variant == "shared":
-        merged_x = np.concatenate([datasets[d].x_test for d in domains])
-        offsets = np.cumsum([0] + [datasets[d].num_classes for d in domains[:-1]])
-        merged_y = np.concatenate([datasets[d].y_test + o for d, o in zip(domains, offsets)])
+        from .experts import merge_sources
+
         resnet, _ = export_shared(model)
-        resnet = resnet.to(device)
-        metrics["union_source_test_accuracy"] = accuracy(resnet, to_tensor(merged_x), torch.from_numpy(merged_y))
+        union = merge_sources(domains, [datasets[d] for d in domains])
+        metrics["union_source_test_accuracy"] = accuracy(
+            resnet.to(device), Images(union.source("test")), spec, workers
+        )
     model.eval()
     log.info(
         "%s: %d steps in %.1f s; source test accuracy %s",
@@ -300,6 +219,13 @@ def train_multidomain(
         ", ".join(f"{d} {a:.4f}" for d, a in test_accuracy.items()),
     )
     return model, metrics
+
+
+def _image_size(datasets: Mapping[str, Any]) -> int:
+    sizes = {d: ds.image_size for d, ds in datasets.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"the multi-domain expert's sources differ in image size: {sizes}")
+    return next(iter(sizes.values()))
 
 
 def entry_metrics(metrics: Mapping[str, Any], entry: str) -> dict[str, Any]:
@@ -329,6 +255,7 @@ def entry_metrics(metrics: Mapping[str, Any], entry: str) -> dict[str, Any]:
         "steps": metrics["steps"],
         "train_seconds": metrics["train_seconds"],
         "train_images": train_images,
+        "input_size": metrics.get("input_size", 32),
         "test_images": test_images,
         "variant": variant,
         "images_per_domain": metrics["images_per_domain"],

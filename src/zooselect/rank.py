@@ -26,7 +26,6 @@ The ranking is ordered by the first method's score (larger is better);
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import logging
 import math
@@ -178,18 +177,8 @@ class RankOptions:
     gradient_dim: int = 256
     gradient_ridge: float = 1000.0
     progress: bool = True
+    workers: int = field(default_factory=lambda: min(8, os.cpu_count() or 1))  # image-decoding processes
     device: str = "auto"  # "auto" (a GPU where there is one), "cpu", "cuda", "cuda:1", ...
-
-
-def _image_size_option(target: TargetSpec, inputs: Sequence[Any]) -> TargetSpec:
-    """Read the images at the largest size any expert resizes to, unless the spec says otherwise."""
-    from .data import dataset_options
-
-    if "image_size" not in dataset_options(target.kind) or "image_size" in target.options:
-        return target
-    size = max(spec.resize for spec in inputs)
-    log.info("reading the target's images at %dx%d (the largest size an expert resizes to)", size, size)
-    return TargetSpec(target.name, target.kind, {**target.options, "image_size": size})
 
 
 def _cache_spec(
@@ -217,49 +206,34 @@ def _cache_spec(
 
 def extract_expert_cache(
     expert: LoadedExpert,
-    images: np.ndarray,
-    labels: np.ndarray,
-    indices: np.ndarray,
+    images: "Images",  # noqa: F821
     num_classes: int,
     path: str | Path,
     attrs: dict[str, Any],
     gradient_dim: int = 0,
     gradient_ridge: float = 1000.0,
     gradient_seed: int = 0,
-    batch_size: int = 64,
+    workers: int = 0,
 ) -> None:
-    """The benchmark's cache of one expert on the selection sample ``images`` (uint8), prepared
-    its own way: penultimate features, source-head probabilities, and projected gradients when
-    ``gradient_dim`` is set (as ``workflow/scripts/extract_cache.py`` does for its experts)."""
+    """The benchmark's cache of one expert on the selection sample ``images``, prepared its own
+    way, by the benchmark's extractor (:func:`zooselect.extraction.extract`)."""
     import torch
 
     from .cache import write_cache
-    from .runtime import Stopwatch
-    from .training import forward_features
+    from .extraction import cache_attrs, extract
 
-    watch = Stopwatch()
     model = expert.model.to(memory_format=torch.channels_last)
-    features, probs = [], []
-    for start in range(0, len(images), batch_size):
-        f, p = forward_features(model, expert.inputs.prepare(images[start : start + batch_size]), batch_size)
-        features.append(f)
-        probs.append(p)
-    gradients = None
-    if gradient_dim:
-        from .gradients import projected_gradients
-
-        gradients = projected_gradients(
-            model, expert.inputs.prepare(images), labels, num_classes,
-            dim=gradient_dim, ridge=gradient_ridge, seed=gradient_seed,
-        )  # fmt: skip
+    extraction = extract(
+        model, images, num_classes, expert.inputs, gradient_dim, gradient_ridge, gradient_seed, workers
+    )
     write_cache(
         path,
-        features=np.concatenate(features),
-        probs=np.concatenate(probs),
-        labels=labels,
-        indices=indices,
-        gradients=gradients,
-        attrs={**attrs, "seconds": watch.seconds},
+        features=extraction.features,
+        probs=extraction.probs,
+        labels=extraction.labels,
+        indices=extraction.indices,
+        gradients=extraction.gradients,
+        attrs=cache_attrs(extraction, **attrs),
     )
 
 
@@ -387,25 +361,24 @@ def _finetune(
     """Fine-tune one expert at each learning rate (the benchmark's loop); its rows for the CSV."""
     import torch
 
+    from .data.stream import Images
     from .io import write_rows
     from .seeding import derive_seed
     from .training import Schedule, epochs_to_steps, finetune
 
-    x_train = expert.inputs.prepare(dataset.x_train)
-    x_test = expert.inputs.prepare(dataset.x_test)
-    y_train, y_test = torch.from_numpy(dataset.y_train), torch.from_numpy(dataset.y_test)
+    train_images, test_images = Images(dataset.source("train")), Images(dataset.source("test"))
     model = expert.model.to(memory_format=torch.channels_last)
     rows = []
     for lr in options.finetune_lrs:
         schedule = Schedule(
-            steps=epochs_to_steps(options.finetune_epochs, len(y_train), options.batch_size),
+            steps=epochs_to_steps(options.finetune_epochs, len(train_images), options.batch_size),
             batch_size=options.batch_size,
             lr=lr,
         )
         result = finetune(
-            model, x_train, y_train, x_test, y_test, dataset.num_classes, schedule,
+            model, train_images, test_images, dataset.num_classes, schedule,
             seed=derive_seed(options.seed, "finetune", target.name, REGIME, expert.name, lr),
-            description=f"fine-tuning {expert.name} lr={lr}",
+            description=f"fine-tuning {expert.name} lr={lr}", spec=expert.inputs, workers=options.workers,
         )  # fmt: skip
         rows.append({"expert": expert.name, "lr": lr, **result})
     columns = ["expert", "lr", "test_accuracy", "seconds", "train_loss"]  # the benchmark's fine-tune CSV
@@ -429,6 +402,7 @@ def rank(
 
     from .cache import read_attrs, read_cache, sample_for_selection
     from .data import build_dataset
+    from .data.stream import Images
     from .io import write_csv, write_json, write_rows
     from .runtime import Stopwatch
     from .seeding import derive_seed
@@ -465,7 +439,6 @@ def rank(
         del expert
     gc.collect()
 
-    target = _image_size_option(target, [inputs[n] for n in names])
     if target.kind == "url" and "cache_dir" not in target.options:  # downloads go with the outputs
         target = TargetSpec(target.name, target.kind, {**target.options, "cache_dir": str(out / "downloads")})
     dataset = build_dataset(target.kind, derive_seed(options.seed, target.name), target.options)
@@ -475,9 +448,9 @@ def rank(
     indices, sample_seed = sample_for_selection(
         dataset.y_train, split, options.images_per_class, options.seed, target.name, REGIME
     )
-    images, labels = dataset.x_train[indices], dataset.y_train[indices]
+    images = Images(dataset.source("train"), indices)
     log.info("target %s: %r; %d images sampled for selection", target.name, dataset, len(indices))
-    sample_digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()[:16]
+    sample_digest = images.fingerprint()
 
     cache_seconds: dict[str, float] = {}
     caches = []
@@ -492,7 +465,7 @@ def rank(
             expert = loaded[entry.name] or _load(entry, options.seed)
             expert.model.to(device)  # kept experts wait on the CPU; one at a time on the device
             extract_expert_cache(
-                expert, images, labels, indices, dataset.num_classes, path,
+                expert, images, dataset.num_classes, path,
                 attrs={
                     "expert": entry.name, "target": target.name, "regime": REGIME,
                     "images_per_class": options.images_per_class, "seed": sample_seed,
@@ -501,6 +474,7 @@ def rank(
                 },
                 gradient_dim=gradient_dim, gradient_ridge=options.gradient_ridge,
                 gradient_seed=derive_seed(options.seed, "projection", target.name, REGIME, entry.name),
+                workers=options.workers,
             )  # fmt: skip
             expert.model.to("cpu")
             if loaded[entry.name] is None:
@@ -539,7 +513,7 @@ def rank(
                 "classes": dataset.classes,
                 "train_images": int(len(dataset.y_train)),
                 "test_images": int(len(dataset.y_test)),
-                "image_size": int(dataset.x_train.shape[1]),
+                "image_size": int(dataset.image_size),
                 "selection_images": int(len(indices)),
             },
             "experts": {

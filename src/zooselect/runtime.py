@@ -46,6 +46,11 @@ def job_device():
     return current_device()
 
 
+def loader_workers(snakemake: Any) -> int:
+    """DataLoader worker processes of a job that streams images from disk: as many as its threads."""
+    return max(0, int(snakemake.threads))
+
+
 def use_threads(threads: int) -> None:
     import torch
 

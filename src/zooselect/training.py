@@ -1,15 +1,21 @@
-"""One SGD loop with two uses: training an expert and fine-tuning it on a target.
+"""One SGD loop for every training in the project: experts, multi-domain experts, fine-tuning, probes.
 
-The loop follows the paper's protocol: SGD with Nesterov momentum 0.9,
-weight decay, and step decay x0.1 at fixed fractions of the run. Batches
-come from a seeded stream of permutations, so a run is reproducible from
-its seed (on a fixed number of threads).
+The loop follows the paper's protocol: ``torch.optim.SGD`` with Nesterov
+momentum 0.9 and weight decay, and a step decay x0.1 at fixed fractions of
+the run (``torch.optim.lr_scheduler.MultiStepLR``). Images stream from an
+:class:`~zooselect.data.stream.ImageSource` through a DataLoader
+(:func:`zooselect.data.stream.batches`), prepared by the expert's
+:class:`~zooselect.models.inputs.InputSpec`: real-resolution images get the
+standard augmentation (random resized crop and flip, each image under its own
+seed), the embedded 32-px arrays a random shift of the batch.
+
+Batch k of a run is a function of the seed and k alone (:class:`SamplePlan`,
+:class:`DomainPlan`), so a run is reproducible from its seed (on a fixed
+number of threads) and a killed run continues from its last saved step
+(``Resume``) and ends with exactly the weights an uninterrupted run would have.
 
 The loop runs on the device of the model it is given (the job's leased GPU,
-or the CPU); data move there, results come back as CPU arrays. A long run
-can save its whole state every so many steps (``Resume``): a run that was
-killed continues from its last saved step and ends with exactly the weights
-an uninterrupted run would have.
+or the CPU); on CUDA under bf16 autocast.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +38,10 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from .data import standardize
+from .data.stream import Images, batches
+from .devices import autocast, device_of
+from .extraction import predict
+from .models.inputs import BENCHMARK_INPUT, InputSpec
 
 log = logging.getLogger(__name__)
 
@@ -54,75 +64,6 @@ class Schedule:
             raise ValueError(f"a schedule needs steps >= 1, batch_size >= 1, lr > 0: {self}")
 
 
-class NesterovSGD:
-    """SGD with (Nesterov) momentum and L2 weight decay, the update of ``torch.optim.SGD``.
-
-    For each parameter p with gradient g: d = g + weight_decay * p;
-    buf = d on the first step, else momentum * buf + d; p -= lr * (d + momentum * buf)
-    with Nesterov momentum (lr * buf without). A test checks it step for step
-    against ``torch.optim.SGD``. It is written out because constructing any
-    ``torch.optim`` optimizer imports ``torch._dynamo`` (1.7 s on an idle
-    2-core machine, 3-4 s under load), paid again by each of the workflow's
-    short fine-tuning and training jobs.
-    """
-
-    def __init__(
-        self,
-        params,
-        lr: float,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        nesterov: bool = True,
-    ) -> None:
-        self.params = [p for p in params if p.requires_grad]
-        self.lr = lr
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.nesterov = nesterov and momentum > 0
-        self.buffers: list[torch.Tensor] | None = None
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        params = [p for p in self.params if p.grad is not None]
-        grads = [p.grad for p in params]
-        if self.weight_decay:
-            grads = torch._foreach_add(grads, params, alpha=self.weight_decay)
-        if self.momentum:
-            if self.buffers is None:
-                self.buffers = [g.clone() for g in grads]
-            else:
-                torch._foreach_mul_(self.buffers, self.momentum)
-                torch._foreach_add_(self.buffers, grads)
-            if self.nesterov:
-                grads = torch._foreach_add(grads, self.buffers, alpha=self.momentum)
-            else:
-                grads = self.buffers
-        torch._foreach_add_(params, grads, alpha=-self.lr)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The momentum buffers (CPU copies), for a resume checkpoint."""
-        return {"buffers": None if self.buffers is None else [b.detach().cpu().clone() for b in self.buffers]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        buffers = state["buffers"]
-        if buffers is None:
-            self.buffers = None
-            return
-        if len(buffers) != len(self.params):
-            raise ValueError(f"momentum state for {len(buffers)} parameters, optimiser has {len(self.params)}")
-        self.buffers = [b.to(p.device) for b, p in zip(buffers, self.params)]
-
-
-def step_decay(schedule: "Schedule", step: int) -> float:
-    """The learning rate at ``step``: x0.1 at each milestone fraction passed."""
-    passed = sum(step >= int(round(f * schedule.steps)) for f in schedule.milestones)
-    return schedule.lr * 0.1**passed
-
-
 @dataclass
 class TrainResult:
     steps: int
@@ -130,11 +71,6 @@ class TrainResult:
     final_loss: float
     losses: list[float] = field(default_factory=list)
     seconds_before: float = 0.0  # spent by the interrupted runs this one resumed
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) images -> standardised float (N, 3, H, W), channels-last."""
-    return torch.from_numpy(standardize(images)).contiguous(memory_format=torch.channels_last)
 
 
 def epochs_to_steps(epochs: int, num_images: int, batch_size: int) -> int:
@@ -159,34 +95,64 @@ def schedule_from_config(config: dict, num_images: int) -> Schedule:
     return Schedule(**options)
 
 
-class BatchStream:
-    """Index batches from a stream of seeded permutations, resumable at any step.
+def _permutation(seed: int, size: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, 0x5EED_BA7C, epoch]).permutation(size)
 
-    A batch that would run past the end of the current permutation takes
-    what is left of it and continues into the next one.
+
+class SamplePlan:
+    """The images of each step: an endless stream of seeded permutations, cut into batches.
+
+    Step k takes positions ``k·B … k·B + B − 1`` of the stream (permutation
+    e covers positions ``e·N … e·N + N − 1``), so a batch that runs past the
+    end of one permutation continues into the next, and any step's batch is
+    known without replaying the ones before it.
     """
 
-    def __init__(self, num_images: int, batch_size: int, generator: torch.Generator) -> None:
-        self.num_images = num_images
-        self.batch_size = min(batch_size, num_images)
-        self.generator = generator
-        self.order = torch.randperm(num_images, generator=generator)
-        self.position = 0
+    def __init__(self, size: int, batch_size: int, seed: int) -> None:
+        if size < 1:
+            raise ValueError("cannot train on an empty set of images")
+        self.size, self.batch_size, self.seed = size, min(batch_size, size), seed
+        self._epochs: dict[int, np.ndarray] = {}
 
-    def next(self) -> torch.Tensor:
-        if self.position + self.batch_size > self.num_images:
-            fresh = torch.randperm(self.num_images, generator=self.generator)
-            self.order = torch.cat([self.order[self.position :], fresh])
-            self.position = 0
-        batch = self.order[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
-        return batch
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.size / self.batch_size)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"order": self.order.clone(), "position": self.position}
+    def batch(self, step: int) -> tuple[int, np.ndarray]:
+        """(source 0, positions in the training set) of step ``step``."""
+        positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
+        epochs, offsets = np.divmod(positions, self.size)
+        out = np.empty(len(positions), np.int64)
+        for epoch in np.unique(epochs).tolist():
+            if epoch not in self._epochs:
+                self._epochs = {e: p for e, p in self._epochs.items() if e >= epoch - 1}
+                self._epochs[epoch] = _permutation(self.seed, self.size, epoch)
+            out[epochs == epoch] = self._epochs[epoch][offsets[epochs == epoch]]
+        return 0, out
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.order, self.position = state["order"].clone(), int(state["position"])
+
+class _StepSampler:
+    """The DataLoader's batch sampler: steps ``first … last − 1`` of a plan as lists of items.
+
+    Each item is (source, index in the source, seed of its random transform);
+    the seed depends on the run's seed, the step and the place in the batch.
+    """
+
+    def __init__(self, plan, index_maps: Sequence[np.ndarray], first: int, last: int, seed: int) -> None:
+        self.plan, self.index_maps, self.first, self.last, self.seed = plan, index_maps, first, last, seed
+
+    def __len__(self) -> int:
+        return max(0, self.last - self.first)
+
+    def __iter__(self):
+        for step in range(self.first, self.last):
+            source, positions = self.plan.batch(step)
+            indices = self.index_maps[source][positions]
+            yield [(source, int(i), item_seed(self.seed, step, j)) for j, i in enumerate(indices.tolist())]
+
+
+def item_seed(seed: int, step: int, place: int) -> int:
+    """The seed of one image's random transform (Python's hash of ints is the same in every process)."""
+    return hash((seed, step, place)) & 0x7FFF_FFFF
 
 
 CHECKPOINT_EVERY_ENV = "ZOOSELECT_CHECKPOINT_EVERY"
@@ -314,12 +280,6 @@ class Resume:
         self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
 
 
-def device_of(model: nn.Module) -> torch.device:
-    """The device a model's parameters are on (the CPU for a model without any)."""
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
 def rng_state(device: torch.device) -> dict[str, Any]:
     """torch's global random state (dropout draws from it), for a resume checkpoint."""
     state = {"cpu": torch.get_rng_state()}
@@ -348,49 +308,76 @@ def _random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -
     return padded[..., max_shift + dy : max_shift + dy + height, max_shift + dx : max_shift + dx + width]
 
 
+def _optimiser(model: nn.Module, schedule: Schedule) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.MultiStepLR]:
+    """SGD with Nesterov momentum over every trainable parameter, and its step decay.
+
+    A parameter left out of a step's forward pass (another domain's batch
+    norm or head) has no gradient, and ``torch.optim.SGD`` then leaves it and
+    its momentum alone: one optimiser serves the multi-domain expert too.
+    """
+    optimiser = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=schedule.lr,
+        momentum=schedule.momentum,
+        weight_decay=schedule.weight_decay,
+        nesterov=schedule.momentum > 0,
+    )
+    milestones = sorted({int(round(f * schedule.steps)) for f in schedule.milestones})
+    return optimiser, torch.optim.lr_scheduler.MultiStepLR(optimiser, milestones, gamma=0.1)
+
+
 def train(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    images: Images | Sequence[Images],
     schedule: Schedule,
     seed: int,
     description: str = "train",
     resume: Resume | None = None,
+    spec: InputSpec = BENCHMARK_INPUT,
+    workers: int = 0,
+    plan: Any = None,
+    domains: Sequence[str] | None = None,
 ) -> TrainResult:
-    """Train every parameter of ``model`` on (x, y) with SGD; return the loss history.
+    """Train every parameter of ``model`` on ``images`` with SGD; return the loss history.
 
-    Runs on ``model``'s device. With ``resume``, the whole state (weights,
-    momentum, the batch stream, the random generators, the losses so far)
-    is saved every ``resume.every`` steps and after the last one, and a run
+    ``images`` is one set of images, or one per domain with ``domains`` (the
+    model is then called as ``model(x, domain)``) and a ``plan`` that says
+    which domain and images each step takes (default: a :class:`SamplePlan`
+    over the one set). Runs on ``model``'s device with ``workers`` loader
+    processes. With ``resume``, the whole state (weights, momentum, the
+    learning-rate schedule, the random generators, the losses so far) is
+    saved every ``resume.every`` steps and after the last one, and a run
     whose state is found continues from it: the result is the same as
     without the interruption.
     """
+    sets = [images] if isinstance(images, Images) else list(images)
+    if plan is None:
+        if len(sets) != 1:
+            raise ValueError("training on several sets of images needs a plan")
+        plan = SamplePlan(len(sets[0]), schedule.batch_size, seed)
     device = device_of(model)
-    x, y = x.to(device), y.to(device)
-    generator = torch.Generator().manual_seed(seed)
     model.train()
-    optimizer = NesterovSGD(
-        model.parameters(),
-        lr=schedule.lr,
-        momentum=schedule.momentum,
-        weight_decay=schedule.weight_decay,
-    )
-    stream = BatchStream(len(x), schedule.batch_size, generator)
+    optimiser, scheduler = _optimiser(model, schedule)
+    packed = all(s.source.packed for s in sets)
+    augment = schedule.augment and not packed
+    transform = spec.train_transform() if augment else spec.eval_transform()
+    shift = schedule.max_shift if schedule.augment and packed else 0  # the embedded 32-px images
     losses: list[float] = []
     first_step, seconds_before = 0, 0.0
     if resume is not None:
-        key = fingerprint(schedule, seed, x, y, model.state_dict())
+        key = fingerprint(schedule, seed, spec, [s.fingerprint() for s in sets], list(domains or []), model.state_dict())
         state = resume.load(key)
         if state is not None:
             model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            stream.load_state_dict(state["stream"])
-            generator.set_state(state["generator"])
+            optimiser.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
             set_rng_state(state["rng"], device)
             losses = list(state["losses"])
             first_step, seconds_before = int(state["step"]), float(state["seconds"])
             log.info("%s: resuming from step %d of %d (%s)", description, first_step, schedule.steps, resume.path)
         resume.started()
+    sampler = _StepSampler(plan, [s.indices for s in sets], first_step, schedule.steps, seed)
+    stream = batches([s.source for s in sets], sampler, transform, device, workers)
     start = time.perf_counter()
     progress = tqdm(
         range(first_step, schedule.steps),
@@ -401,18 +388,19 @@ def train(
         mininterval=10,
         disable=False,
     )
-    for step in progress:
-        index = stream.next()
-        optimizer.lr = step_decay(schedule, step)
-        inputs = x[index.to(device)]
-        if schedule.augment:
-            inputs = _random_shift(inputs, schedule.max_shift, generator)
-        loss = F.cross_entropy(model(inputs), y[index.to(device)])
+    for step, (inputs, labels, source) in zip(progress, stream):
+        if shift:
+            inputs = _random_shift(inputs, shift, torch.Generator().manual_seed(item_seed(seed, step, -1)))
+        with autocast(device):
+            logits = model(inputs) if domains is None else model(inputs, domains[source])
+        loss = F.cross_entropy(logits.float(), labels)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"{description}: loss became {loss.item()} (lr {schedule.lr} too high?)")
-        optimizer.zero_grad()
+            where = "" if domains is None else f" on domain '{domains[source]}'"
+            raise FloatingPointError(f"{description}: loss became {loss.item()}{where} (lr {schedule.lr} too high?)")
+        optimiser.zero_grad()
         loss.backward()
-        optimizer.step()
+        optimiser.step()
+        scheduler.step()
         losses.append(loss.item())
         if resume is not None and resume.due(step + 1, schedule.steps):
             resume.save(
@@ -420,9 +408,8 @@ def train(
                     "fingerprint": key,
                     "step": step + 1,
                     "model": cpu_state(model),
-                    "optimizer": optimizer.state_dict(),
-                    "stream": stream.state_dict(),
-                    "generator": generator.get_state(),
+                    "optimizer": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(),
                     "rng": rng_state(device),
                     "losses": losses,
                     "seconds": seconds_before + time.perf_counter() - start,
@@ -434,41 +421,25 @@ def train(
     return TrainResult(schedule.steps, seconds, final_loss, losses, seconds_before)
 
 
-@torch.no_grad()
-def forward_features(
-    model: nn.Module, x: torch.Tensor, batch_size: int = 512
-) -> tuple[np.ndarray, np.ndarray]:
-    """Penultimate features (N, D) and head softmax probabilities (N, C), in eval mode.
-
-    Batches of ``x`` move to ``model``'s device; the arrays come back on the CPU.
-    """
-    model.eval()
-    device = device_of(model)
-    features, probs = [], []
-    for start in range(0, len(x), batch_size):
-        feats = model.features(x[start : start + batch_size].to(device))
-        features.append(feats.cpu().numpy())
-        probs.append(torch.softmax(model.head(feats), dim=1).cpu().numpy())
-    return np.concatenate(features), np.concatenate(probs)
-
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
-    """Top-1 accuracy of ``model`` on (x, y), in eval mode."""
-    _, probs = forward_features(model, x, batch_size)
-    return float((probs.argmax(1) == y.numpy()).mean())
+def accuracy(
+    model: nn.Module, images: Images, spec: InputSpec = BENCHMARK_INPUT, workers: int = 0, view: Any = None
+) -> float:
+    """Top-1 accuracy of ``model`` (or of ``view``, a module with ``features`` and ``head``) on ``images``."""
+    _, probs = predict(view if view is not None else model, images, spec, workers)
+    return float((probs.argmax(1) == images.labels).mean())
 
 
 def finetune(
     pretrained: nn.Module,
-    x_train: torch.Tensor,
-    y_train: torch.Tensor,
-    x_test: torch.Tensor,
-    y_test: torch.Tensor,
+    train_images: Images,
+    test_images: Images,
     num_classes: int,
     schedule: Schedule,
     seed: int,
     description: str = "finetune",
     resume: Resume | None = None,
+    spec: InputSpec = BENCHMARK_INPUT,
+    workers: int = 0,
 ) -> dict[str, float]:
     """Fine-tune all layers of a copy of ``pretrained`` with a new ``num_classes`` head.
 
@@ -480,8 +451,8 @@ def finetune(
     torch.manual_seed(seed)
     model = copy.deepcopy(pretrained)
     model.head = nn.Linear(model.feature_dim, num_classes).to(device_of(pretrained))
-    result = train(model, x_train, y_train, schedule, seed, description, resume)
-    test_accuracy = accuracy(model, x_test, y_test)
+    result = train(model, train_images, schedule, seed, description, resume, spec=spec, workers=workers)
+    test_accuracy = accuracy(model, test_images, spec, workers)
     return {
         "test_accuracy": test_accuracy,
         "train_loss": result.final_loss,

@@ -263,7 +263,11 @@ def load_expert(entry: ExpertEntry) -> LoadedExpert:
             model, info = load_local_expert(
                 args["path"], args["arch"], args["library"], args["options"], args["num_classes"]
             )
-            if info["format"] == "zooselect" or is_benchmark_architecture(info["arch"], info["library"]):
+            if info["format"] == "zooselect":
+                from .models.checkpoint import checkpoint_input
+
+                inputs = checkpoint_input(info)
+            elif is_benchmark_architecture(info["arch"], info["library"]):
                 inputs = BENCHMARK_INPUT
             elif info["library"] == "timm":
                 from .models.timm_models import timm_input

@@ -9,21 +9,23 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import torch
 
-from zooselect.cache import sample_for_selection, source_class_means, write_arrays, write_cache
+from zooselect.cache import sample_for_selection, write_arrays, write_cache
 from zooselect.data import load_dataset
+from zooselect.data.stream import Images
 from zooselect.experts import merge_sources
-from zooselect.gradients import projected_gradients
+from zooselect.extraction import cache_attrs, extract, source_class_means
 from zooselect.io import read_json
-from zooselect.models import load_checkpoint
-from zooselect.runtime import Stopwatch, job_device, start_job
+from zooselect.models import checkpoint_input, load_checkpoint
+from zooselect.runtime import Stopwatch, job_device, loader_workers, start_job
 from zooselect.seeding import derive_seed
-from zooselect.training import forward_features, to_tensor
 
 log = start_job(snakemake, uses_torch=True)
 params = snakemake.params
 expert = snakemake.wildcards.expert
+workers = loader_workers(snakemake)
 model, info = load_checkpoint(snakemake.input.checkpoint)
 model = model.to(device=job_device(), memory_format=torch.channels_last)
+spec = checkpoint_input(info)
 datasets = {}  # each target's dataset is read once per job
 caches = snakemake.output.caches  # one path (a task's job) or a list (an expert's job)
 caches = [caches] if isinstance(caches, str) else list(caches)
@@ -31,7 +33,6 @@ caches = [caches] if isinstance(caches, str) else list(caches)
 for task, dataset_path, split_path, output in zip(
     params.tasks, snakemake.input.datasets, snakemake.input.splits, caches
 ):
-    watch = Stopwatch()
     target, regime = task["target"], task["regime"]
     if dataset_path not in datasets:
         datasets[dataset_path] = load_dataset(dataset_path)
@@ -39,47 +40,46 @@ for task, dataset_path, split_path, output in zip(
     indices, seed = sample_for_selection(
         dataset.y_train, read_json(split_path), params.images_per_class, params.seed, target, regime
     )
-    images, labels = to_tensor(dataset.x_train[indices]), dataset.y_train[indices]
-    features, probs = forward_features(model, images)
-    gradients = None
-    if params.gradient_dim:
-        gradients = projected_gradients(
-            model,
-            images,
-            labels,
-            dataset.num_classes,
-            dim=params.gradient_dim,
-            ridge=params.gradient_ridge,
-            seed=derive_seed(params.seed, "projection", target, regime, expert),
-        )
+    extraction = extract(
+        model,
+        Images(dataset.source("train"), indices),
+        dataset.num_classes,
+        spec,
+        gradient_dim=params.gradient_dim,
+        gradient_ridge=params.gradient_ridge,
+        gradient_seed=derive_seed(params.seed, "projection", target, regime, expert),
+        workers=workers,
+    )
     write_cache(
         output,
-        features=features,
-        probs=probs,
-        labels=labels,
-        indices=indices,
-        gradients=gradients,
-        attrs={
-            "expert": expert,
-            "target": target,
-            "regime": regime,
-            "images_per_class": params.images_per_class,
-            "seed": seed,
-            "gradient_dim": params.gradient_dim,
-            "gradient_ridge": params.gradient_ridge,
-            "seconds": watch.seconds,
-        },
+        features=extraction.features,
+        probs=extraction.probs,
+        labels=extraction.labels,
+        indices=extraction.indices,
+        gradients=extraction.gradients,
+        attrs=cache_attrs(
+            extraction,
+            expert=expert,
+            target=target,
+            regime=regime,
+            images_per_class=params.images_per_class,
+            seed=seed,
+            gradient_dim=params.gradient_dim,
+            gradient_ridge=params.gradient_ridge,
+            input=spec.describe(),
+        ),
     )
     log.info(
-        "%s on %s/%s: %d images, %d features, in %.2f s",
-        expert, target, regime, len(indices), features.shape[1], watch.seconds,
+        "%s on %s/%s: %d images, %d features, in %s",
+        expert, target, regime, len(indices), extraction.features.shape[1],
+        ", ".join(f"{part} {s:.2f} s" for part, s in extraction.seconds.items()),
     )
 
 if "source_means" in snakemake.output.keys():
     watch = Stopwatch()
     sources = merge_sources(params.sources, [load_dataset(path) for path in snakemake.input.source_datasets])
     arrays, images = source_class_means(
-        model, sources, params.source_images_per_class, derive_seed(params.seed, "source_means", expert)
+        model, sources, params.source_images_per_class, derive_seed(params.seed, "source_means", expert), spec, workers
     )
     write_arrays(
         snakemake.output.source_means,

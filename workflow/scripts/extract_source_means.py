@@ -4,11 +4,12 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import torch
 
-from zooselect.cache import source_class_means, write_arrays
+from zooselect.cache import write_arrays
 from zooselect.data import load_dataset
 from zooselect.experts import merge_sources
-from zooselect.models import load_checkpoint
-from zooselect.runtime import Stopwatch, job_device, start_job
+from zooselect.extraction import source_class_means
+from zooselect.models import checkpoint_input, load_checkpoint
+from zooselect.runtime import Stopwatch, job_device, loader_workers, start_job
 from zooselect.seeding import derive_seed
 
 log = start_job(snakemake, uses_torch=True)
@@ -17,13 +18,15 @@ expert = snakemake.wildcards.expert
 dataset = merge_sources(
     snakemake.params.sources, [load_dataset(path) for path in snakemake.input.datasets]
 )
-model, _ = load_checkpoint(snakemake.input.checkpoint)
+model, info = load_checkpoint(snakemake.input.checkpoint)
 model = model.to(device=job_device(), memory_format=torch.channels_last)
 arrays, images = source_class_means(
     model,
     dataset,
     snakemake.params.images_per_class,
     derive_seed(snakemake.params.seed, "source_means", expert),
+    checkpoint_input(info),
+    loader_workers(snakemake),
 )
 write_arrays(
     snakemake.output[0],

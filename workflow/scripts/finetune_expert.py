@@ -6,17 +6,20 @@ import numpy as np
 import torch
 
 from zooselect.data import load_dataset
+from zooselect.data.stream import Images
 from zooselect.io import read_json, write_rows
-from zooselect.models import load_checkpoint
-from zooselect.runtime import job_device, resume_file, start_job
+from zooselect.models import checkpoint_input, load_checkpoint
+from zooselect.runtime import job_device, loader_workers, resume_file, start_job
 from zooselect.seeding import derive_seed
-from zooselect.training import Resume, Schedule, checkpoint_every, epochs_to_steps, finetune, to_tensor
+from zooselect.training import Resume, Schedule, checkpoint_every, epochs_to_steps, finetune
 
 log = start_job(snakemake, uses_torch=True)
 params = snakemake.params
 expert = snakemake.wildcards.expert
-pretrained, _ = load_checkpoint(snakemake.input.checkpoint)
+workers = loader_workers(snakemake)
+pretrained, info = load_checkpoint(snakemake.input.checkpoint)
 pretrained = pretrained.to(device=job_device(), memory_format=torch.channels_last)
+spec = checkpoint_input(info)
 datasets = {}  # each target's dataset is read once per job
 
 for task, dataset_path, split_path, output in zip(
@@ -27,8 +30,8 @@ for task, dataset_path, split_path, output in zip(
         datasets[dataset_path] = load_dataset(dataset_path)
     dataset = datasets[dataset_path]
     indices = np.asarray(read_json(split_path)["train_indices"])
-    x_train, y_train = to_tensor(dataset.x_train[indices]), torch.from_numpy(dataset.y_train[indices])
-    x_test, y_test = to_tensor(dataset.x_test), torch.from_numpy(dataset.y_test)
+    train_images = Images(dataset.source("train"), indices)
+    test_images = Images(dataset.source("test"))
     rows = []
     steps_per_epoch = epochs_to_steps(1, len(indices), params.batch_size)
     for lr in params.lrs:
@@ -44,15 +47,15 @@ for task, dataset_path, split_path, output in zip(
         )
         result = finetune(
             pretrained,
-            x_train,
-            y_train,
-            x_test,
-            y_test,
+            train_images,
+            test_images,
             dataset.num_classes,
             schedule,
             seed=derive_seed(params.seed, "finetune", target, regime, expert, lr),
             description=f"{expert} on {target}/{regime} lr={lr}",
             resume=resume,
+            spec=spec,
+            workers=workers,
         )
         resume.clear()
         log.info("%s/%s lr %g: test accuracy %.4f (%.1f s)", target, regime, lr, result["test_accuracy"], result["seconds"])

@@ -6,7 +6,7 @@ from zooselect.data import load_dataset
 from zooselect.experts import merge_sources, train_expert
 from zooselect.io import write_json
 from zooselect.models import save_checkpoint
-from zooselect.runtime import Stopwatch, job_device, resume_file, start_job
+from zooselect.runtime import Stopwatch, job_device, loader_workers, resume_file, start_job
 from zooselect.seeding import derive_seed
 from zooselect.training import Resume, checkpoint_every, epochs_to_steps, schedule_from_config
 
@@ -34,6 +34,7 @@ model, metrics = train_expert(
     description=expert["name"],
     device=job_device(),
     resume=resume,
+    workers=loader_workers(snakemake),
 )
 metrics.update(expert)
 save_checkpoint(

@@ -8,7 +8,7 @@ from zooselect.io import write_json
 from zooselect.models import save_checkpoint
 from zooselect.models.multidomain import export_entries
 from zooselect.multidomain import entry_metrics, train_multidomain
-from zooselect.runtime import Stopwatch, job_device, resume_file, start_job
+from zooselect.runtime import Stopwatch, job_device, loader_workers, resume_file, start_job
 from zooselect.seeding import derive_seed
 from zooselect.training import Resume, checkpoint_every, schedule_from_config
 
@@ -33,6 +33,7 @@ model, metrics = train_multidomain(
     description=f"multi-domain {variant}",
     device=job_device(),
     resume=resume,
+    workers=loader_workers(snakemake),
 )
 entries = export_entries(model, {source: dataset.classes for source, dataset in datasets.items()})
 for entry, path in zip(params.entries, snakemake.output.checkpoints):

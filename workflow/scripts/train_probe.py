@@ -7,43 +7,43 @@ import torch
 
 from zooselect.cache import sample_for_selection, write_arrays
 from zooselect.data import load_dataset
+from zooselect.data.stream import Images
+from zooselect.extraction import predict
 from zooselect.io import read_json
 from zooselect.models import create_model
-from zooselect.runtime import Stopwatch, job_device, start_job
-from zooselect.training import forward_features, schedule_from_config, to_tensor, train
+from zooselect.models.inputs import benchmark_input
+from zooselect.runtime import Stopwatch, job_device, loader_workers, start_job
+from zooselect.training import schedule_from_config, train
 
 log = start_job(snakemake, uses_torch=True)
 watch = Stopwatch()
+workers = loader_workers(snakemake)
 target, regime = snakemake.wildcards.target, snakemake.wildcards.regime
 dataset = load_dataset(snakemake.input.dataset)
-indices, seed = sample_for_selection(
-    dataset.y_train,
-    read_json(snakemake.input.split),
-    snakemake.params.images_per_class,
-    snakemake.params.seed,
-    target,
-    regime,
-)
-images, labels = to_tensor(dataset.x_train[indices]), torch.from_numpy(dataset.y_train[indices])
+spec = benchmark_input(dataset.image_size)
+
+
+def selection(split_path, regime):
+    return sample_for_selection(
+        dataset.y_train, read_json(split_path), snakemake.params.images_per_class, snakemake.params.seed, target, regime
+    )
+
+
+indices, seed = selection(snakemake.input.split, regime)
+images = Images(dataset.source("train"), indices)
 
 torch.manual_seed(seed)
 probe = create_model(snakemake.params.arch, dataset.num_classes, **snakemake.params.arch_options)
 probe = probe.to(device=job_device(), memory_format=torch.channels_last)
-train(probe, images, labels, schedule_from_config(snakemake.params.schedule, len(labels)), seed, f"probe {target}/{regime}")
-features, _ = forward_features(probe, images)
+schedule = schedule_from_config(snakemake.params.schedule, len(images))
+train(probe, images, schedule, seed, f"probe {target}/{regime}", spec=spec, workers=workers)
+features, _ = predict(probe, images, spec, workers)
 arrays = {"probe_features": features, "indices": indices}
 if "pool_split" in snakemake.input.keys():
     # Stability draws come from the full regime's selection sample (the pool).
-    pool, _ = sample_for_selection(
-        dataset.y_train,
-        read_json(snakemake.input.pool_split),
-        snakemake.params.images_per_class,
-        snakemake.params.seed,
-        target,
-        "full",
-    )
+    pool, _ = selection(snakemake.input.pool_split, "full")
     arrays["pool_indices"] = pool
-    arrays["pool_probe_features"], _ = forward_features(probe, to_tensor(dataset.x_train[pool]))
+    arrays["pool_probe_features"], _ = predict(probe, Images(dataset.source("train"), pool), spec, workers)
 write_arrays(
     snakemake.output[0],
     arrays,

@@ -2,9 +2,12 @@
 
 The embedded builders make a :class:`Dataset` of 32x32 uint8 RGB images from
 data that installed packages ship or from a seeded generator: nothing is
-downloaded. The real-data builders read image files (``imagefolder``,
+downloaded. The real-data builders list image files (``imagefolder``,
 ``csv``), an archive at a URL verified by its sha256 (``url``) or a
-``torchvision`` dataset class, resized to ``image_size`` squared. For all of
+``torchvision`` dataset class as a :class:`StreamedDataset`: a manifest,
+every image checked once, the pixels left on disk and decoded when a job
+streams them (:mod:`zooselect.data.stream`). Both kinds give their splits
+as an ``ImageSource`` (``dataset.source("train")``). For all of
 them the same ``seed`` and options give the same bytes, and labels are
 ``0 .. C-1`` in sorted class-name order. The
 registry :data:`DATASET_KINDS` is the one place that knows the kind names;
@@ -23,7 +26,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .dataset import Dataset, load_dataset, save_dataset, standardize
+from .dataset import Dataset, StreamedDataset, load_dataset, save_dataset, standardize
 from .files import csv_manifest, imagefolder, url_archive
 from .glyphs import font_glyphs
 from .packaged import mnist, sklearn_digits
@@ -35,6 +38,7 @@ from .torchvision_sets import torchvision_dataset
 __all__ = [
     "DATASET_KINDS",
     "Dataset",
+    "StreamedDataset",
     "build_dataset",
     "dataset_options",
     "fewshot_indices",
@@ -46,7 +50,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DATASET_KINDS: dict[str, Callable[..., Dataset]] = {
+DATASET_KINDS: dict[str, Callable[..., Dataset | StreamedDataset]] = {
     "mnist": mnist,
     "font_glyphs": font_glyphs,
     "photo_patches": photo_patches,
@@ -68,7 +72,7 @@ def dataset_options(kind: str) -> dict[str, object]:
     return {p.name: p.default for p in params}
 
 
-def _builder(kind: str) -> Callable[..., Dataset]:
+def _builder(kind: str) -> Callable[..., Dataset | StreamedDataset]:
     if kind not in DATASET_KINDS:
         raise ValueError(
             f"unknown dataset kind '{kind}'; valid kinds: {', '.join(sorted(DATASET_KINDS))}"
@@ -76,7 +80,9 @@ def _builder(kind: str) -> Callable[..., Dataset]:
     return DATASET_KINDS[kind]
 
 
-def build_dataset(kind: str, seed: int, options: Mapping[str, object] | None = None) -> Dataset:
+def build_dataset(
+    kind: str, seed: int, options: Mapping[str, object] | None = None
+) -> Dataset | StreamedDataset:
     """Build the dataset ``kind`` with ``seed`` and builder ``options``.
 
     Raises ValueError for an unknown kind, an unknown option (naming the

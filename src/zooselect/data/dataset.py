@@ -1,14 +1,24 @@
-"""The in-memory dataset, its file format, and the split/cap rules every builder shares.
+"""Datasets and their file format, and the split/cap rules every builder shares.
 
-A :class:`Dataset` holds a train and a test split of 32x32 uint8 RGB images
-with int64 labels. Builders (see :mod:`zooselect.data`) make one from
-packaged data or a seeded generator; this module only splits, subsamples,
-saves, loads and standardises. It never downloads or generates images and
-never imports torch.
+Two kinds of dataset share one interface (``classes``, ``y_train``,
+``y_test``, ``image_size`` and ``source(split)``, an
+:class:`~zooselect.data.stream.ImageSource` that reads pixels on demand):
+
+- :class:`Dataset`: train and test images packed in uint8 arrays (the
+  embedded builders' 32x32 images, made from packaged data or a seeded
+  generator);
+- :class:`StreamedDataset`: a manifest of images that stay on disk (image
+  files, or the samples of a torchvision dataset class), each checked once
+  when the dataset was prepared.
+
+``save_dataset`` writes either as one ``.npz`` file (pixels, or the
+manifest without pixels) and ``load_dataset`` reads it back. This module
+never downloads or generates images.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -17,6 +27,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +85,17 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def image_size(self) -> int:
+        """Side of the images, the input size of the benchmark's experts trained on them."""
+        return int(self.x_train.shape[1])
+
+    def source(self, split: str):
+        """The images of ``split`` ("train" or "test") as an ImageSource."""
+        from .stream import PackedSource
+
+        return PackedSource(getattr(self, f"x_{_check_split(split)}"), getattr(self, f"y_{split}"))
+
     def __repr__(self) -> str:
         return (
             f"Dataset(train={len(self.y_train)}, test={len(self.y_test)}, "
@@ -81,25 +103,103 @@ class Dataset:
         )
 
 
-def save_dataset(path: str | os.PathLike, ds: Dataset) -> None:
-    """Write ``ds`` to one compressed ``.npz`` file at ``path``.
+def _check_split(split: str) -> str:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return split
+
+
+@dataclass(eq=False)
+class StreamedDataset:
+    """A dataset whose images stay where they are: a manifest and two ImageSources.
+
+    ``train`` and ``test`` are :class:`~zooselect.data.stream.FileSource` or
+    :class:`~zooselect.data.stream.TorchvisionSource`; their labels are in
+    memory, their pixels are read when asked for. ``image_size`` is the side
+    the benchmark's own experts see the images at (resized and centre
+    cropped); ``fingerprint`` digests the contents that were checked.
+    """
+
+    train: Any
+    test: Any
+    classes: list[str]
+    image_size: int
+    fingerprint: str
+
+    def __post_init__(self) -> None:
+        self.classes = [str(c) for c in self.classes]
+        for split in ("train", "test"):
+            labels = getattr(self, split).labels
+            if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
+                raise ValueError(f"{split} labels fall outside 0..{len(self.classes) - 1}")
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.train.labels
+
+    @property
+    def y_test(self) -> np.ndarray:
+        return self.test.labels
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def source(self, split: str):
+        return getattr(self, _check_split(split))
+
+    def __repr__(self) -> str:
+        return (
+            f"StreamedDataset(train={len(self.y_train)}, test={len(self.y_test)}, "
+            f"{self.train.describe()} read at {self.image_size} px for the benchmark's experts, "
+            f"classes={self.classes[:10]}{'...' if len(self.classes) > 10 else ''})"
+        )
+
+
+MANIFEST_FORMAT = "zooselect-manifest-1"
+
+
+def _manifest_arrays(ds: StreamedDataset) -> dict[str, np.ndarray]:
+    from .stream import FileSource, TorchvisionSource
+
+    arrays = {
+        "format": np.array(MANIFEST_FORMAT),
+        "classes": np.array(ds.classes, dtype=np.str_),
+        "image_size": np.array(ds.image_size, dtype=np.int64),
+        "fingerprint": np.array(ds.fingerprint),
+    }
+    for split in ("train", "test"):
+        source = getattr(ds, split)
+        arrays[f"y_{split}"] = source.labels
+        arrays[f"fingerprint_{split}"] = np.array(source.fingerprint())
+        if isinstance(source, FileSource):
+            arrays[f"paths_{split}"] = source.paths
+            arrays[f"sizes_{split}"] = source.sizes
+        elif isinstance(source, TorchvisionSource):
+            arrays[f"positions_{split}"] = source.positions
+            arrays[f"torchvision_{split}"] = np.array(json.dumps(source.spec, sort_keys=True))
+        else:
+            raise TypeError(f"cannot save a {type(source).__name__} in a manifest")
+    return arrays
+
+
+def save_dataset(path: str | os.PathLike, ds: Dataset | StreamedDataset) -> None:
+    """Write ``ds`` to one compressed ``.npz`` file at ``path``: its pixels, or its manifest.
 
     The file is written under a temporary name in the same folder and then
     renamed, so an interrupted write never leaves a file that looks finished.
     """
+    if isinstance(ds, StreamedDataset):
+        arrays = _manifest_arrays(ds)
+    else:
+        arrays = {key: getattr(ds, key) for key in _ARRAY_KEYS}
+        arrays["classes"] = np.array(ds.classes, dtype=np.str_)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(
-                f,
-                x_train=ds.x_train,
-                y_train=ds.y_train,
-                x_test=ds.x_test,
-                y_test=ds.y_test,
-                classes=np.array(ds.classes, dtype=np.str_),
-            )
+            np.savez_compressed(f, **arrays)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -108,22 +208,44 @@ def save_dataset(path: str | os.PathLike, ds: Dataset) -> None:
     log.info("wrote %s (%r)", path, ds)
 
 
-def load_dataset(path: str | os.PathLike) -> Dataset:
-    """Read a dataset written by :func:`save_dataset`."""
+def _source_from(npz: Any, split: str):
+    from .stream import FileSource, TorchvisionSource
+
+    labels, fingerprint = npz[f"y_{split}"], str(npz[f"fingerprint_{split}"])
+    if f"paths_{split}" in npz.files:
+        return FileSource(npz[f"paths_{split}"], labels, npz[f"sizes_{split}"], fingerprint)
+    spec = json.loads(str(npz[f"torchvision_{split}"]))
+    return TorchvisionSource(spec, npz[f"positions_{split}"], labels, fingerprint)
+
+
+def load_dataset(path: str | os.PathLike) -> Dataset | StreamedDataset:
+    """Read a dataset written by :func:`save_dataset` (pixels or a manifest)."""
     path = Path(path)
     try:
         npz = np.load(path, allow_pickle=False)
     except (EOFError, ValueError, zipfile.BadZipFile) as e:  # truncated, or not an .npz
-        raise ValueError(f"cannot read dataset file {path}: {e}") from e
+        raise ValueError(f"cannot read dataset file {path}: {e} (re-run prepare_dataset)") from e
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise ValueError(f"dataset file {path} is a single array, not an .npz archive")
     with npz:
-        missing = [k for k in (*_ARRAY_KEYS, "classes") if k not in npz.files]
-        if missing:
-            raise ValueError(f"dataset file {path} lacks {', '.join(missing)}")
         try:
+            if "format" in npz.files:
+                if str(npz["format"]) != MANIFEST_FORMAT:
+                    raise ValueError(f"unknown format {str(npz['format'])!r}")
+                return StreamedDataset(
+                    _source_from(npz, "train"),
+                    _source_from(npz, "test"),
+                    [str(c) for c in npz["classes"]],
+                    int(npz["image_size"]),
+                    str(npz["fingerprint"]),
+                )
+            missing = [k for k in (*_ARRAY_KEYS, "classes") if k not in npz.files]
+            if missing:
+                raise ValueError(f"dataset file {path} lacks {', '.join(missing)}")
             arrays = {k: npz[k] for k in _ARRAY_KEYS}
             classes = [str(c) for c in npz["classes"]]
+        except KeyError as e:
+            raise ValueError(f"cannot read dataset file {path}: it lacks {e} (re-run prepare_dataset)") from e
         except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
             raise ValueError(f"cannot read dataset file {path}: {e}") from e
     return Dataset(**arrays, classes=classes)

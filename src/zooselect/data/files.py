@@ -1,9 +1,10 @@
 """Datasets read from image files: a folder per class, a CSV manifest, or an archive at a URL.
 
-All three resize every image to ``image_size`` squared (shorter side scaled,
-centre cropped), number the classes in sorted name order, and split train /
-test by the files' own split when they have one, else by a seeded
-stratified split (see :func:`~zooselect.data.images.dataset_from_files`).
+All three check every image once and keep a manifest (the images stay on
+disk and are decoded when a job streams them), number the classes in sorted
+name order, and split train / test by the files' own split when they have
+one, else by a seeded stratified split (see
+:func:`~zooselect.data.images.dataset_from_files`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from .dataset import Dataset
+from .dataset import StreamedDataset
 from .download import fetch_archive
 from .images import SPLITS, ImageFile, check_image_options, dataset_from_files, require
 
@@ -69,14 +70,15 @@ def imagefolder(
     test_fraction: float = 0.2,
     on_bad_image: str = "error",
     min_images_per_class: int = 2,
-) -> Dataset:
+) -> StreamedDataset:
     """Images in a folder with one sub-folder per class (the sub-folder's name is the class).
 
     - ``root`` (required): the folder. If it holds both ``train/`` and
       ``test/`` sub-folders, each of them holds the class folders and gives
       the split; otherwise its sub-folders are the classes.
-    - ``image_size``: side of the square images made: each image is
-      converted to RGB, its shorter side scaled to this, then centre-cropped.
+    - ``image_size``: the side the benchmark's own experts see these images
+      at (shorter side scaled to it, then centre-cropped); hub experts use
+      their own input size. The images themselves stay as they are on disk.
     - ``test_fraction``: without ``train/``/``test/``, this fraction of every
       class (rounded, at least one image each side) goes to test, drawn
       with ``seed``.
@@ -132,7 +134,7 @@ def csv_manifest(
     test_fraction: float = 0.2,
     on_bad_image: str = "error",
     min_images_per_class: int = 2,
-) -> Dataset:
+) -> StreamedDataset:
     """Images listed in a CSV manifest: a header, then one ``path,label[,split]`` row per image.
 
     - ``path`` (required): the manifest. Image paths in it are relative to
@@ -175,7 +177,7 @@ def url_archive(
     test_fraction: float = 0.2,
     on_bad_image: str = "error",
     min_images_per_class: int = 2,
-) -> Dataset:
+) -> StreamedDataset:
     """An image folder (read as by ``imagefolder``) in a .zip, .tar, .tar.gz or .tgz at a URL.
 
     - ``url`` (required): where the archive is (http, https, ftp or file).

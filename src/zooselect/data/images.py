@@ -1,31 +1,39 @@
-"""Image files to a :class:`Dataset`: decoding, square resizing, split, and the checks they share.
+"""Image files to a manifest (:class:`StreamedDataset`): checking, split, and the checks they share.
 
 The file-based sources (``imagefolder``, ``csv``, ``url``) list their images
 as ``(path, class name, split)`` records and hand them to
-:func:`dataset_from_files`; the ``torchvision`` source reuses
-:func:`square_array`. Class names are sorted, so labels are ``0 .. C-1`` in
-sorted class-name order whatever order the files were listed in.
+:func:`dataset_from_files`, which reads every image once to check it and
+keeps only its path, size and label: pixels are decoded later, on the fly
+(:mod:`zooselect.data.stream`). Class names are sorted, so labels are
+``0 .. C-1`` in sorted class-name order whatever order the files were listed in.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 from tqdm import tqdm
 
-from .dataset import Dataset, check_count, rng_for
+from .dataset import StreamedDataset, check_count, rng_for
 
 log = logging.getLogger(__name__)
 
 BAD_IMAGE_CHOICES = ("error", "skip")
+IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+"""What PIL raises for a file that is not a whole image."""
+READ_THREADS = max(1, min(4, os.cpu_count() or 1))
+"""Images checked at once while a dataset is prepared."""
 SPLITS = ("train", "test")
 
 
@@ -66,22 +74,20 @@ def check_test_fraction(test_fraction: object) -> None:
         )
 
 
-def square_array(image: Image.Image, size: int) -> np.ndarray:
-    """RGB uint8 (size, size, 3): scale the shorter side to ``size``, then crop the centre."""
-    image = image.convert("RGB")
-    w, h = image.size
-    scale = size / min(w, h)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
-    return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
+def check_image(path: Path) -> tuple[int, str]:
+    """Read and decode one image file once: its size in bytes and a digest of its bytes.
 
-
-def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
-    """Read one image file as RGB uint8 (size, size, 3), upright by its EXIF orientation."""
-    with Image.open(path) as image:
-        image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
-        return square_array(ImageOps.exif_transpose(image), size)
+    The decode runs at a reduced JPEG scale (it only has to prove the file
+    is a whole image). Raises one of ``IMAGE_ERRORS`` for an unreadable file.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (64, 64))
+        image.load()
+        if image.width < 1 or image.height < 1:
+            raise ValueError("image has no pixels")
+    return len(data), hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _check_counts(
@@ -99,25 +105,37 @@ def _check_counts(
                 )
 
 
-def _read_all(files: Sequence[ImageFile], size: int, on_bad_image: str) -> tuple[list, np.ndarray]:
-    kept, arrays = [], []
-    for f in tqdm(files, desc="reading images", file=sys.stderr, mininterval=10, disable=False):
+def _check_all(
+    files: Sequence[ImageFile], on_bad_image: str, threads: int, progress: bool
+) -> tuple[list[ImageFile], list[int], list[str]]:
+    """Check every image once (``threads`` at a time); stop at or skip the unreadable ones."""
+    kept, sizes, digests = [], [], []
+
+    def check(f: ImageFile):
         try:
-            arrays.append(load_image(f.path, size))
-        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
-            if on_bad_image == "error":
-                raise ValueError(
-                    f"cannot read image {f.path}: {e} (option on_bad_image: skip skips such files)"
-                ) from e
-            log.warning("skipping unreadable image %s: %s", f.path, e)
-            continue
-        kept.append(f)
+            return check_image(f.path), None
+        except IMAGE_ERRORS as error:
+            return None, error
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:  # PIL decodes without holding the GIL
+        results = pool.map(check, files)
+        for f, (result, error) in tqdm(
+            zip(files, results), total=len(files), desc="checking images", file=sys.stderr,
+            mininterval=10, disable=not progress,
+        ):  # fmt: skip
+            if error is not None:
+                if on_bad_image == "error":
+                    raise ValueError(
+                        f"cannot read image {f.path}: {error} (option on_bad_image: skip skips such files)"
+                    )
+                log.warning("skipping unreadable image %s: %s", f.path, error)
+                continue
+            kept.append(f)
+            sizes.append(result[0])
+            digests.append(result[1])
     if len(kept) < len(files):
-        log.warning(
-            "skipped %d of %d images that could not be read", len(files) - len(kept), len(files)
-        )
-    x = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
-    return kept, x
+        log.warning("skipped %d of %d images that could not be read", len(files) - len(kept), len(files))
+    return kept, sizes, digests
 
 
 def seeded_split(
@@ -145,12 +163,14 @@ def dataset_from_files(
     test_fraction: float = 0.2,
     on_bad_image: str = "error",
     min_images_per_class: int = 2,
-) -> Dataset:
-    """Read ``files`` into a Dataset, split by their ``split`` or by a seeded stratified split.
+) -> StreamedDataset:
+    """A manifest of ``files``, split by their ``split`` or by a seeded stratified split.
 
-    Either every file has a split ("train"/"test") or none has. Images are
-    read in the order given (callers sort them); each split is then shuffled
-    with a generator seeded by ``seed`` and ``kind``.
+    Every image is read once to check it (and to fingerprint its bytes);
+    none is kept in memory. Either every file has a split ("train"/"test")
+    or none has. Each split is shuffled with a generator seeded by ``seed``
+    and ``kind``. ``image_size`` is the side the benchmark's own experts see
+    these images at (hub experts use their own input size).
     """
     check_image_options(image_size, test_fraction, on_bad_image, min_images_per_class)
     classes = sorted({f.label for f in files})
@@ -166,7 +186,7 @@ def dataset_from_files(
         raise ValueError(f"unknown split {sorted(unknown)}; valid splits: {', '.join(SPLITS)}")
     splits = SPLITS if given == {True} else (None,)
     _check_counts(files, classes, splits, min_images_per_class)
-    files, x = _read_all(files, image_size, on_bad_image)
+    files, sizes, digests = _check_all(files, on_bad_image, READ_THREADS, progress=True)
     _check_counts(files, classes, splits, min_images_per_class)  # skipped files may leave too few
     index = {name: i for i, name in enumerate(classes)}
     y = np.array([index[f.label] for f in files], dtype=np.int64)
@@ -177,4 +197,16 @@ def dataset_from_files(
         tr, te = seeded_split(y, test_fraction, rng_for(kind, seed, "split"))
     tr = tr[rng_for(kind, seed, "order_train").permutation(len(tr))]
     te = te[rng_for(kind, seed, "order_test").permutation(len(te))]
-    return Dataset(x[tr], y[tr], x[te], y[te], classes)
+    from .stream import FileSource  # imports torch: only when a dataset is built
+
+    paths = [str(Path(f.path).resolve()) for f in files]
+    digest = hashlib.blake2b(digest_size=16)
+    for part, name in ((tr, "train"), (te, "test")):
+        for i in part:
+            digest.update(f"{name}\0{paths[i]}\0{files[i].label}\0{digests[i]}\n".encode())
+    fingerprint = digest.hexdigest()
+
+    def source(part: np.ndarray, name: str) -> FileSource:
+        return FileSource([paths[i] for i in part], y[part], [sizes[i] for i in part], f"{fingerprint}/{name}")
+
+    return StreamedDataset(source(tr, "train"), source(te, "test"), classes, image_size, fingerprint)

@@ -1,5 +1,9 @@
-"""Any image-classification dataset class of ``torchvision.datasets``, read whole into a Dataset.
+"""Any image-classification dataset class of ``torchvision.datasets``, as a manifest of its samples.
 
+Preparing reads every sample once (its label, and a proof that it decodes);
+the manifest keeps the class, its constructor arguments and the sample
+positions, and images are read again from torchvision's own files when a
+job streams them (:class:`~zooselect.data.stream.TorchvisionSource`).
 torchvision is imported only when the builder runs, so importing
 :mod:`zooselect.data` stays free of torch.
 """
@@ -7,7 +11,9 @@ torchvision is imported only when the builder runs, so importing
 from __future__ import annotations
 
 import difflib
+import hashlib
 import inspect
+import json
 import logging
 import sys
 from collections.abc import Mapping
@@ -16,8 +22,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .dataset import Dataset, check_count, rng_for
-from .images import check_test_fraction, require, seeded_split, square_array
+from .dataset import StreamedDataset, check_count, rng_for
+from .images import check_test_fraction, require, seeded_split
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +61,19 @@ def _split_args(
     return train, test
 
 
-def _read(dataset, size: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-    x = np.empty((len(dataset), size, size, 3), np.uint8)
-    y = np.empty(len(dataset), np.int64)
-    for i in tqdm(range(len(dataset)), desc=what, file=sys.stderr, mininterval=10, disable=False):
-        image, label = dataset[i]
-        if not isinstance(image, Image.Image):
-            from torchvision.transforms.functional import to_pil_image
+def make_torchvision_dataset(name: str, args: Mapping[str, object]):
+    """An instance of the ``torchvision.datasets`` class ``name`` built with ``args`` (no transform)."""
+    return _dataset_class(name)(**args)
 
-            image = to_pil_image(image)
+
+def _labels(dataset, what: str, progress: bool) -> np.ndarray:
+    """Every sample's label, reading each sample once (which also proves its image decodes)."""
+    y = np.empty(len(dataset), np.int64)
+    for i in tqdm(range(len(dataset)), desc=f"checking {what}", file=sys.stderr, mininterval=10,
+                  disable=not progress):  # fmt: skip
+        image, label = dataset[i]
+        if not isinstance(image, Image.Image) and not hasattr(image, "shape"):
+            raise ValueError(f"{what}: sample {i} is a {type(image).__name__}, not an image")
         try:
             y[i] = int(label)
         except (TypeError, ValueError) as e:
@@ -71,8 +81,7 @@ def _read(dataset, size: int, what: str) -> tuple[np.ndarray, np.ndarray]:
                 f"{what}: sample {i} has label {label!r}, not a class index "
                 "(choose the target type in train_args / test_args)"
             ) from e
-        x[i] = square_array(image, size)
-    return x, y
+    return y
 
 
 def _class_names(dataset, labels: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -102,7 +111,7 @@ def torchvision_dataset(
     test_args: dict | None = None,
     image_size: int = 32,
     test_fraction: float = 0.2,
-) -> Dataset:
+) -> StreamedDataset:
     """A dataset class of ``torchvision.datasets`` (CIFAR10, Flowers102, DTD, OxfordIIITPet, ...).
 
     - ``name`` (required): the class name; an unknown name stops with the
@@ -119,8 +128,8 @@ def torchvision_dataset(
       ``train_args: {"split": "trainval"}``);
       for other classes the train set is built from ``train_args`` (or no
       arguments) and, while ``test_args`` is unset, split by ``test_fraction``.
-    - ``image_size``: side of the square images made (RGB, shorter side
-      scaled to it, centre-cropped).
+    - ``image_size``: the side the benchmark's own experts see the images
+      at (shorter side scaled to it, centre-cropped); hub experts use their own.
     - ``test_fraction``: fraction of each class drawn with ``seed`` for test,
       used only when there is no test set (see above).
 
@@ -135,15 +144,19 @@ def torchvision_dataset(
     parameters = inspect.signature(cls).parameters
     common = {k: v for k, v in (("root", root), ("download", download)) if k in parameters}
     train_args, test_args = _split_args(parameters, train_args, test_args)
-    train = cls(**{**common, **train_args})
+    train_spec = {"name": name, "args": {**common, **train_args}}
+    train = make_torchvision_dataset(name, train_spec["args"])
     if len(train) == 0:
         raise ValueError(f"{name} with {train_args} holds no samples")
-    x, y = _read(train, image_size, f"{name} train")
+    y = _labels(train, f"{name} train", progress=True)
     if test_args is None:
         tr, te = seeded_split(y, test_fraction, rng_for("torchvision", seed, "split"))
-        x, y, x_test, y_test = x[tr], y[tr], x[te], y[te]
+        test_spec, y_test, positions = train_spec, y[te], (tr, te)
+        y = y[tr]
     else:
-        x_test, y_test = _read(cls(**{**common, **test_args}), image_size, f"{name} test")
+        test_spec = {"name": name, "args": {**common, **test_args}}
+        y_test = _labels(make_torchvision_dataset(name, test_spec["args"]), f"{name} test", progress=True)
+        positions = (np.arange(len(y)), np.arange(len(y_test)))
     labels = np.concatenate([y, y_test])
     classes, relabel = _class_names(train, labels)
     if labels.min() < 0 or labels.max() >= len(classes):
@@ -153,4 +166,12 @@ def torchvision_dataset(
     y, y_test = relabel[y].astype(np.int64), relabel[y_test].astype(np.int64)
     order_train = rng_for("torchvision", seed, "order_train").permutation(len(y))
     order_test = rng_for("torchvision", seed, "order_test").permutation(len(y_test))
-    return Dataset(x[order_train], y[order_train], x_test[order_test], y_test[order_test], classes)
+    fingerprint = hashlib.blake2b(
+        json.dumps([train_spec, test_spec, int(seed), len(y), len(y_test)], sort_keys=True, default=str).encode(),
+        digest_size=16,
+    ).hexdigest()
+    from .stream import TorchvisionSource  # imports torch: only when a dataset is built
+
+    train_source = TorchvisionSource(train_spec, positions[0][order_train], y[order_train], f"{fingerprint}/train")
+    test_source = TorchvisionSource(test_spec, positions[1][order_test], y_test[order_test], f"{fingerprint}/test")
+    return StreamedDataset(train_source, test_source, classes, image_size, fingerprint)

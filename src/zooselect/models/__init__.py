@@ -7,9 +7,9 @@ any torchvision classifier (:mod:`.torchvision_classifiers`), timm
 (:mod:`.inputs`).
 """
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_input, load_checkpoint, save_checkpoint
 from .inputs import InputSpec
 from .local import load_local_expert
 from .registry import ARCHITECTURES, create_model
 
-__all__ = ["ARCHITECTURES", "InputSpec", "create_model", "load_checkpoint", "load_local_expert", "save_checkpoint"]
+__all__ = ["ARCHITECTURES", "InputSpec", "checkpoint_input", "create_model", "load_checkpoint", "load_local_expert", "save_checkpoint"]

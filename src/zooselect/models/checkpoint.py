@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .inputs import InputSpec, benchmark_input
 from .registry import create_model
 
 
@@ -61,3 +62,9 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         ) from error
     info = {key: payload[key] for key in ("spec", "classes", "metrics")}
     return model, info
+
+
+def checkpoint_input(info: dict[str, Any]) -> InputSpec:
+    """How a zooselect checkpoint's expert reads images: per-image standardisation at the size
+    it was trained at (``input_size`` in its metrics; 32, the embedded data's, before it was recorded)."""
+    return benchmark_input(int(info.get("metrics", {}).get("input_size", 32)))

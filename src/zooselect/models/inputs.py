@@ -1,11 +1,13 @@
 """How a target's images become one expert's input: its own size and normalisation.
 
-A :class:`~zooselect.data.Dataset` holds square uint8 RGB images. Every
-expert wants them prepared the way it was trained: torchvision's and timm's
-pre-trained models resize, centre-crop and normalise with their weights'
-mean and standard deviation; the benchmark's own experts take 32x32 images
-standardised per image (:func:`zooselect.data.standardize`). An
-:class:`InputSpec` records which, and ``prepare`` applies it to a batch.
+Datasets hand out uint8 RGB images of any size (:mod:`zooselect.data.stream`).
+Every expert wants them prepared the way it was trained: torchvision's and
+timm's pre-trained models resize, centre-crop and normalise with their
+weights' mean and standard deviation; the benchmark's own experts take
+images (32x32 on the embedded data) standardised per image. An
+:class:`InputSpec` records which; ``eval_transform`` (extraction and
+testing) and ``train_transform`` (training and fine-tuning at real
+resolution) are the ``torchvision.transforms.v2`` pipelines that apply it.
 
 It never reads files or builds models.
 """
@@ -14,16 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
+from collections.abc import Callable
+
 import torch
-from torch.nn import functional as F
+from torchvision.transforms import v2
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """Resize the (square) image to ``resize`` pixels, crop the central ``size``, then normalise.
+    """Resize the image's shorter side to ``resize`` pixels, crop the central ``size``, then normalise.
 
     ``mean``/``std`` (per RGB channel, on the 0..1 scale) normalise as
     torchvision's and timm's transforms do; without them (None) each image
@@ -63,39 +66,79 @@ class InputSpec:
         how = "per-image standardisation" if self.standardized else f"mean {self.mean}, std {self.std}"
         return f"resize {self.resize}, crop {self.size}, {self.interpolation}, {how}"
 
-    def prepare(self, images: np.ndarray) -> torch.Tensor:
-        """uint8 (N, H, W, 3) square images -> float32 (N, 3, size, size), channels-last."""
-        images = np.asarray(images)
-        if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] != images.shape[2]:
-            raise ValueError(f"expected square RGB images (N, H, W, 3), got {images.shape}")
-        if self.standardized and images.shape[1] == self.size == self.resize:
-            from ..training import to_tensor  # the benchmark's own path, bit for bit
+    def eval_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """uint8 (3, H, W) or (N, 3, H, W) images -> float (…, 3, size, size): resize the shorter
+        side to ``resize``, crop the centre, normalise (``torchvision.transforms.v2``)."""
+        return v2.Compose(
+            [
+                ResizeShorter(self.resize, self.interpolation),
+                v2.CenterCrop(self.size),
+                v2.ToDtype(torch.float32, scale=True),
+                self._normalise(),
+            ]
+        )
 
-            return to_tensor(images)
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-        if x.shape[-1] != self.resize:
-            smooth = self.interpolation != "nearest"
-            x = F.interpolate(
-                x,
-                size=(self.resize, self.resize),
-                mode=self.interpolation,
-                antialias=smooth,
-                **({"align_corners": False} if smooth else {}),
-            ).clamp_(0.0, 1.0)
-        start = (self.resize - self.size) // 2
-        x = x[..., start : start + self.size, start : start + self.size]
-        if self.standardized:
-            from ..data import standardize
+    def train_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The standard augmentation at this input size: a random resized crop and a horizontal
+        flip, then the same normalisation (random: run it under a seeded generator)."""
+        return v2.Compose(
+            [
+                v2.RandomResizedCrop(self.size, interpolation=_INTERPOLATION[self.interpolation], antialias=True),
+                v2.RandomHorizontalFlip(),
+                v2.ToDtype(torch.float32, scale=True),
+                self._normalise(),
+            ]
+        )
 
-            uint8 = (x * 255.0).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-            return torch.from_numpy(standardize(uint8)).contiguous(memory_format=torch.channels_last)
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1)
-        return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+    def _normalise(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        return standardize_images if self.standardized else v2.Normalize(self.mean, self.std)
 
 
-BENCHMARK_INPUT = InputSpec(size=32, resize=32)
-"""The benchmark's experts: 32x32 images, each standardised by its own mean and std."""
+_INTERPOLATION = {
+    "nearest": v2.InterpolationMode.NEAREST,
+    "bilinear": v2.InterpolationMode.BILINEAR,
+    "bicubic": v2.InterpolationMode.BICUBIC,
+}
+
+STD_FLOOR = 1.0 / 255.0
+"""Smallest standard deviation per-image standardisation divides by (one grey level on the 0..1 scale)."""
+
+
+def standardize_images(x: torch.Tensor) -> torch.Tensor:
+    """Per-image standardisation of float images (…, 3, H, W) on the 0..1 scale.
+
+    Each image's own mean over all pixels and channels is subtracted and the
+    result divided by ``max(std, STD_FLOOR)``, so a constant image maps to
+    zeros. Without this, the embedded experts on the glyph and shape sources
+    stayed at chance (EMBEDDED.md).
+    """
+    dims = (-3, -2, -1)
+    mean = x.mean(dim=dims, keepdim=True)
+    std = x.std(dim=dims, keepdim=True, correction=0)
+    return (x - mean) / std.clamp_min(STD_FLOOR)
+
+
+class ResizeShorter:
+    """Resize so the shorter side is ``size`` (as ``v2.Resize(size)``), doing nothing when it already is."""
+
+    def __init__(self, size: int, interpolation: str = "bilinear") -> None:
+        self.size = size
+        self.interpolation = _INTERPOLATION[interpolation]
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if min(image.shape[-2:]) == self.size:
+            return image
+        return v2.functional.resize(image, self.size, interpolation=self.interpolation, antialias=True)
+
+
+def benchmark_input(size: int = 32) -> InputSpec:
+    """The benchmark's own experts: ``size``-pixel images (shorter side resized, centre crop),
+    each standardised by its own mean and std."""
+    return InputSpec(size=size, resize=size)
+
+
+BENCHMARK_INPUT = benchmark_input(32)
+"""The benchmark's experts on the embedded data: 32x32 images, each standardised."""
 
 
 def imagenet_input(resize: int = 256, size: int = 224, interpolation: str = "bilinear") -> InputSpec:

@@ -1,0 +1,252 @@
+"""Real datasets at scale: memory that does not grow with the data, and the loader against the decoder.
+
+Generates seeded folders of 256 x 256 JPEGs (``--sizes``, e.g. 10,000 and
+100,000 images in ``--classes`` classes; never committed, kept under
+``--root`` for re-runs) and on each runs, in a fresh process whose whole
+process tree (the DataLoader's workers included) is sampled for its summed
+resident memory:
+
+- ``prepare``: the ``imagefolder`` builder (every image checked once) and
+  the manifest written, as ``prepare_dataset`` does;
+- ``extract``: cache extraction of a torchvision ResNet-18 with random
+  weights at 224 px (resize 256, centre crop 224) on K images per class;
+- ``finetune``: one fine-tuning epoch of that ResNet-18 on
+  ``--finetune-images`` training images (random resized crop and flip);
+- ``loader``: the DataLoader with ``--workers`` workers streaming the
+  extraction's images through the eval transform, without a network,
+  against the bare decode-and-resize rate of the same files in the same
+  number of plain processes (``multiprocessing.Pool``): the machine's limit.
+  Also each decoder's single-process rate (PIL, PIL with JPEG draft mode,
+  ``torchvision.io.decode_jpeg``).
+
+Writes ``benchmarks/results/data_scale.csv`` (one row per size and phase:
+seconds, images, images/s, peak RSS of the process tree in MiB).
+
+Usage (from the repository root):
+
+    .venv/bin/python benchmarks/data_scale.py --sizes 10000 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SIDE = 256
+
+
+# --- the seeded image folders --------------------------------------------------------
+
+
+def _write_images(job: tuple[str, int, int, int]) -> None:
+    from PIL import Image
+
+    folder, label, first, count = job
+    rng = np.random.default_rng([label, first])
+    base = np.random.default_rng(label).integers(40, 215, 3)  # each class has its colour
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE]
+    for i in range(first, first + count):
+        fx, fy = rng.uniform(0.01, 0.08, 2)
+        wave = np.sin(xx * fx + rng.uniform(0, 6.3)) * np.cos(yy * fy + rng.uniform(0, 6.3))
+        pixels = base[None, None, :] + 40 * wave[..., None] + rng.normal(0, 12, (SIDE, SIDE, 3))
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+        image.save(Path(folder) / f"c{label:03d}" / f"{i:06d}.jpg", quality=90)
+
+
+def make_folder(root: Path, images: int, classes: int, processes: int) -> Path:
+    """``images`` seeded 256-px JPEGs in ``classes`` class folders under ``root`` (reused when complete)."""
+    folder = root / f"jpeg-{images}-{classes}"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    per_class = images // classes
+    jobs = []
+    for label in range(classes):
+        (folder / f"c{label:03d}").mkdir(parents=True, exist_ok=True)
+        for first in range(0, per_class, 500):
+            jobs.append((str(folder), label, first, min(500, per_class - first)))
+    start = time.perf_counter()
+    with multiprocessing.Pool(processes) as pool:
+        pool.map(_write_images, jobs)
+    done.write_text(json.dumps({"images": per_class * classes, "seconds": time.perf_counter() - start}))
+    return folder
+
+
+# --- the phases, each in its own process ---------------------------------------------
+
+
+def _phase(name: str, folder: Path, manifest: Path, args: argparse.Namespace) -> dict:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from zooselect.data import build_dataset, load_dataset, sample_per_class, save_dataset
+    from zooselect.data.stream import Images
+    from zooselect.models.torchvision_classifiers import torchvision_input, torchvision_model
+
+    spec = torchvision_input("resnet18", None)
+    if name == "prepare":
+        start = time.perf_counter()
+        dataset = build_dataset("imagefolder", 0, {"root": str(folder), "test_fraction": 0.1, "image_size": 32})
+        save_dataset(manifest, dataset)
+        n = len(dataset.y_train) + len(dataset.y_test)
+        return {"seconds": time.perf_counter() - start, "images": n}
+    dataset = load_dataset(manifest)
+    chosen = sample_per_class(dataset.y_train, args.images_per_class, 0)
+    sample = Images(dataset.source("train"), chosen)
+    torch.manual_seed(0)
+    model = torchvision_model("resnet18", weights=None).to(memory_format=torch.channels_last)
+    if name == "extract":
+        from zooselect.extraction import extract
+
+        start = time.perf_counter()
+        extraction = extract(model, sample, dataset.num_classes, spec, workers=args.workers)
+        return {"seconds": time.perf_counter() - start, "images": len(extraction.labels)}
+    if name == "finetune":
+        from zooselect.training import Schedule, epochs_to_steps, train
+
+        rng = np.random.default_rng(0)
+        subset = np.sort(rng.choice(len(dataset.y_train), min(args.finetune_images, len(dataset.y_train)), replace=False))
+        images = Images(dataset.source("train"), subset)
+        schedule = Schedule(steps=epochs_to_steps(1, len(images), 64), batch_size=64, lr=0.01)
+        start = time.perf_counter()
+        train(model, images, schedule, seed=0, description="one epoch", spec=spec, workers=args.workers)
+        return {"seconds": time.perf_counter() - start, "images": len(images)}
+    if name == "loader":
+        from zooselect.data.stream import batches, in_order
+
+        transform = spec.eval_transform()
+        start = time.perf_counter()
+        n = sum(len(y) for _, y, _ in batches(sample.source, in_order(sample.indices, 64), transform,
+                                               workers=args.workers, draft=spec.resize))  # fmt: skip
+        return {"seconds": time.perf_counter() - start, "images": n}
+    if name == "decode":
+        paths = [str(sample.source.paths[i]) for i in sample.indices]
+        rates = {}
+        for decoder in ("pil", "pil_draft", "torchvision_io"):
+            start = time.perf_counter()
+            for path in paths[:1000]:
+                _decode_and_resize(path, spec, decoder)
+            rates[decoder] = min(1000, len(paths)) / (time.perf_counter() - start)
+        start = time.perf_counter()
+        with multiprocessing.Pool(args.workers) as pool:
+            pool.starmap(_decode_and_resize, [(p, spec, "pil_draft") for p in paths], chunksize=16)
+        return {"seconds": time.perf_counter() - start, "images": len(paths), "decoders": rates}
+    raise ValueError(name)
+
+
+def _decode_and_resize(path: str, spec, decoder: str):
+    """One file decoded and resized the plain way: the work the loader cannot avoid."""
+    import torch
+
+    from zooselect.data.stream import decode_image
+
+    torch.set_num_threads(1)
+    if decoder == "torchvision_io":
+        from torchvision.io import decode_jpeg, read_file
+
+        image = decode_jpeg(read_file(path))
+    else:
+        image = decode_image(path, spec.resize if decoder == "pil_draft" else None)
+    return spec.eval_transform()(image)
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        processes = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def run_phase(name: str, folder: Path, manifest: Path, args: argparse.Namespace) -> dict:
+    """Run one phase in a child process; sample its process tree's summed RSS every 0.1 s."""
+    command = [sys.executable, __file__, "--phase", name, "--folder", str(folder), "--manifest", str(manifest),
+               "--images-per-class", str(args.images_per_class), "--finetune-images", str(args.finetune_images),
+               "--workers", str(args.workers), "--threads", str(args.threads)]  # fmt: skip
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    peak = 0
+    while child.poll() is None:
+        peak = max(peak, _tree_rss(child.pid))
+        time.sleep(0.1)
+    out = child.stdout.read()
+    if child.returncode:
+        raise SystemExit(f"phase {name} failed ({child.returncode})")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_mib"] = peak / 2**20
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--classes", type=int, default=20)
+    parser.add_argument("--images-per-class", type=int, default=50, help="K of the extraction")
+    parser.add_argument("--finetune-images", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--phases", nargs="+", default=["prepare", "decode", "loader", "extract", "finetune"])
+    parser.add_argument("--root", type=Path, default=Path("/tmp/zooselect-scale"))
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--manifest", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        print(json.dumps(_phase(args.phase, args.folder, args.manifest, args)))
+        return
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for size in args.sizes:
+        start = time.perf_counter()
+        folder = make_folder(args.root, size, args.classes, args.workers)
+        print(f"{size} images in {folder} ({time.perf_counter() - start:.0f} s)", flush=True)
+        manifest = args.root / f"manifest-{size}-{args.classes}.npz"
+        for phase in args.phases:
+            result = run_phase(phase, folder, manifest, args)
+            decoders = result.pop("decoders", None)
+            row = {"dataset_images": size, "phase": phase, **result,
+                   "images_per_second": result["images"] / result["seconds"]}  # fmt: skip
+            if decoders:
+                row["decoders"] = json.dumps({k: round(v, 1) for k, v in decoders.items()})
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    columns = ["dataset_images", "phase", "seconds", "images", "images_per_second", "peak_rss_mib", "decoders"]
+    with open(RESULTS / "data_scale.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    by = {(r["dataset_images"], r["phase"]): r for r in rows}
+    for phase in args.phases:
+        small, large = by.get((min(args.sizes), phase)), by.get((max(args.sizes), phase))
+        if small and large and small is not large:
+            print(f"{phase}: peak RSS {large['peak_rss_mib']:.0f} MiB at {max(args.sizes)} vs "
+                  f"{small['peak_rss_mib']:.0f} MiB at {min(args.sizes)} ({large['peak_rss_mib'] / small['peak_rss_mib'] - 1:+.1%})")  # fmt: skip
+    for size in args.sizes:
+        if (size, "loader") in by and (size, "decode") in by:
+            ratio = by[size, "loader"]["images_per_second"] / by[size, "decode"]["images_per_second"]
+            print(f"{size}: loader {by[size, 'loader']['images_per_second']:.0f} img/s = {ratio:.0%} "
+                  f"of the bare decode-and-resize rate {by[size, 'decode']['images_per_second']:.0f} img/s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()
