@@ -377,7 +377,7 @@ def train(
             log.info("%s: resuming from step %d of %d (%s)", description, first_step, schedule.steps, resume.path)
         resume.started()
     sampler = _StepSampler(plan, [s.indices for s in sets], first_step, schedule.steps, seed)
-    stream = batches([s.source for s in sets], sampler, transform, device, workers)
+    stream = batches([s.source for s in sets], sampler, transform, device, workers, random=augment)
     start = time.perf_counter()
     progress = tqdm(
         range(first_step, schedule.steps),

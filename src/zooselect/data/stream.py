@@ -16,6 +16,7 @@ any number of workers and a run is reproducible and resumable from its step.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -253,6 +254,17 @@ class _Batches(torch.utils.data.Dataset):
     transform: Callable[[torch.Tensor], torch.Tensor]
     draft: int | None = None
     batch_transform: bool = False
+    random: bool = False  # the transform draws random numbers: run each image under its item's seed
+
+    def __post_init__(self) -> None:
+        self._prepared: dict[int, torch.Tensor] = {}
+
+    def _whole(self, source_id: int) -> torch.Tensor:
+        """A packed source transformed once, whole (the embedded arrays are small; a batch is then an index)."""
+        if source_id not in self._prepared:
+            source = self.sources[source_id]
+            self._prepared[source_id] = self.transform(source.read_batch(np.arange(len(source))))
+        return self._prepared[source_id]
 
     def __getitem__(self, item: Item):  # the DataLoader asks for whole batches (__getitems__)
         return self.__getitems__([item])
@@ -265,18 +277,30 @@ class _Batches(torch.utils.data.Dataset):
         source = self.sources[source_id]
         indices = [i for _, i, _ in items]
         labels = torch.from_numpy(source.labels[np.asarray(indices, dtype=np.int64)])
-        if self.batch_transform and all(seed is None for _, _, seed in items):
-            return self.transform(source.read_batch(indices)), labels, source_id
+        if self.batch_transform and not self.random:
+            return self._whole(source_id)[torch.as_tensor(indices)], labels, source_id
         images = []
         for _, index, seed in items:
             image = source.read(index, self.draft)
-            if seed is None:
-                images.append(self.transform(image))
-            else:
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(seed)
+            if self.random:
+                with _seeded(seed):
                     images.append(self.transform(image))
+            else:
+                images.append(self.transform(image))
         return torch.stack(images), labels, source_id
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """torch's CPU generator seeded with ``seed`` for the block, then restored (cheaper than
+    ``torch.manual_seed``, which also seeds every accelerator)."""
+    generator = torch.random.default_generator
+    state = generator.get_state()
+    generator.manual_seed(seed)
+    try:
+        yield
+    finally:
+        generator.set_state(state)
 
 
 def _whole_batch(batch):
@@ -290,19 +314,22 @@ def batches(
     device: torch.device | str = "cpu",
     workers: int = 0,
     draft: int | None = None,
+    random: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
     """(images, labels, source number) for each batch of ``plan``, on ``device``, in plan order.
 
     Images come out float, channels-last; on CUDA through pinned memory with
     non-blocking copies. Packed sources are read a whole batch at a time in
-    this process; other sources by ``workers`` DataLoader processes.
+    this process (and transformed as one tensor unless the transform is
+    ``random``); other sources by ``workers`` DataLoader processes. A
+    ``random`` transform runs for each image under the seed its item carries.
     """
     sources = [sources] if isinstance(sources, ImageSource) else list(sources)
     device = torch.device(device)
     packed = all(s.packed for s in sources)
     workers = 0 if packed else max(0, int(workers))
     loader = torch.utils.data.DataLoader(
-        _Batches(sources, transform, draft, batch_transform=packed),
+        _Batches(sources, transform, draft, batch_transform=packed, random=random),
         batch_sampler=plan,
         collate_fn=_whole_batch,
         num_workers=workers,
