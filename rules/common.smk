@@ -13,6 +13,7 @@ from snakemake.utils import validate
 sys.path.append(str(Path(workflow.basedir) / "src"))
 
 from zooselect.config import check_config
+from zooselect.data.files import source_stamp
 from zooselect.scores import METHODS as METHOD_REGISTRY
 from zooselect.zoo import (
     MULTI_DOMAIN,
@@ -345,6 +346,13 @@ def get_dataset_spec(wildcards):
     name = wildcards.dataset
     spec = config["sources"].get(name) or config["targets"][name]
     return {"kind": spec["kind"], "options": spec.get("options", {})}
+
+
+def get_dataset_stamp(wildcards):
+    """The image folder or manifest behind a file-backed dataset, as a cheap digest (see
+    zooselect.data.files.source_stamp); empty for the other kinds."""
+    spec = get_dataset_spec(wildcards)
+    return source_stamp(spec["kind"], spec["options"])
 
 
 def get_regime_shots(wildcards):

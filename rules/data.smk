@@ -12,6 +12,8 @@ rule prepare_dataset:
     params:
         spec=get_dataset_spec,
         seed=config["seed"],
+        # The image folder's layout: adding or removing images re-runs this and everything after it.
+        stamp=get_dataset_stamp,
     script:
         "../workflow/scripts/prepare_dataset.py"
 

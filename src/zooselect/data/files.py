@@ -199,3 +199,43 @@ def url_archive(
     return dataset_from_files(
         "imagefolder", seed, files, image_size, test_fraction, on_bad_image, min_images_per_class
     )
+
+
+def folder_stamp(root: str | os.PathLike) -> str:
+    """A cheap digest of what an image folder holds: the relative path of every file in it.
+
+    Adding, removing or renaming an image changes it, so the workflow
+    re-plans ``prepare_dataset`` (and everything after it) when the folder's
+    contents change, and putting things back as they were restores it. No
+    file is opened or stat-ed: the cost is a directory walk, even for a
+    million images. An image edited in place keeps the stamp; the jobs that
+    read it stop at its changed size, and ``--forcerun prepare_dataset``
+    re-checks it.
+    """
+    import hashlib
+
+    root = Path(root)
+    if not root.is_dir():
+        return "absent"
+    digest = hashlib.blake2b(digest_size=16)
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        relative = Path(folder).relative_to(root)
+        for name in sorted(files):
+            digest.update(f"{relative / name}\n".encode())
+    return digest.hexdigest()
+
+
+def source_stamp(kind: str, options: dict) -> str:
+    """What ``prepare_dataset`` re-runs on besides its options: the layout of an image folder
+    (``imagefolder``), or the manifest file's size and modification time (``csv``); empty for
+    kinds whose options say everything (embedded builders, ``url`` with its sha256, ``torchvision``)."""
+    if kind == "imagefolder" and options.get("root"):
+        return folder_stamp(options["root"])
+    if kind == "csv" and options.get("path"):
+        path = Path(options["path"])
+        if not path.is_file():
+            return "absent"
+        stat = path.stat()
+        return f"{stat.st_size}-{stat.st_mtime_ns}"
+    return ""
