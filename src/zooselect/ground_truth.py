@@ -134,6 +134,28 @@ def published_accuracies(
     )
 
 
+def read_accuracies(
+    finetune: Iterable[str | Path] | None = None,
+    published: str | Path | None = None,
+    experts: Iterable[str] | None = None,
+    targets: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Per (target, regime, expert): accuracy and seconds, from the ground truth a job was given.
+
+    finetune: the fine-tune CSVs (each expert's best over the learning-rate
+    grid, ``summary.expert_accuracies``); published: the published table
+    (``published_accuracies``, checked against `experts` and `targets` where
+    they are given). Exactly one of the two.
+    """
+    if (finetune is None) == (published is None):
+        raise ValueError("read_accuracies needs either the fine-tune CSVs or the published table")
+    if published is not None:
+        return published_accuracies(published, experts, targets)
+    from .summary import expert_accuracies, read_finetune
+
+    return expert_accuracies(read_finetune(finetune))
+
+
 def _check_columns(path: Path, columns: list[str] | None) -> None:
     if not columns:
         raise GroundTruthError(f"{path} is empty: expected the header {','.join(PUBLISHED_COLUMNS)}")
