@@ -5,8 +5,9 @@ besides them (RSA's probe features on the same images, Domain Similarity's
 source class means); ``score_zoo`` runs each method on each cache and, for
 methods that compare experts with each other (Feature Metrics), combines the
 raw values within each zoo. Methods that rank by a per-expert scalar (source
-accuracy, parameter count) take it from the cache's attributes. Scoring jobs, the stability draws and the
-``zooselect`` command all go through these two functions.
+accuracy, parameter count) take it from the cache's attributes. Scoring
+jobs, the stability draws and the ``zooselect`` command all go through these
+two functions.
 """
 
 from __future__ import annotations
