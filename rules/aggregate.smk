@@ -16,6 +16,8 @@ rule aggregate:
     params:
         baseline=config["zoo"]["baseline"],
         zoos=get_zoos(),
+        targets=TARGETS,
+        ground_truth=get_ground_truth(),
     script:
         "../workflow/scripts/aggregate.py"
 

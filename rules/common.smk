@@ -14,6 +14,7 @@ sys.path.append(str(Path(workflow.basedir) / "src"))
 
 from zooselect.config import check_config
 from zooselect.data.files import source_stamp
+from zooselect.ground_truth import PUBLISHED, ground_truth_label
 from zooselect.scores import METHODS as METHOD_REGISTRY
 from zooselect.zoo import (
     MULTI_DOMAIN,
@@ -55,6 +56,8 @@ STABILITY_TASKS = [
 # Methods that read more than a cache's features, probabilities and labels.
 METHOD_INPUTS = {method: set(METHOD_REGISTRY[method].inputs) for method in METHODS}
 GRADIENTS_NEEDED = any("gradients" in inputs for inputs in METHOD_INPUTS.values())
+# Judged against a published table of accuracies: then no fine-tuning job is needed.
+PUBLISHED_GROUND_TRUTH = config["finetune"]["ground_truth"] == PUBLISHED
 
 
 def alternation(names):
@@ -117,29 +120,33 @@ def get_zoo_figure_inputs(wildcards):
     return inputs
 
 
-def get_stability_summary_inputs(wildcards):
-    """Every stability CSV and the fine-tuned accuracies they are judged against."""
+def get_accuracy_inputs(tasks):
+    """Where the accuracies of `tasks` come from: their fine-tune CSVs, or the published table."""
+    if PUBLISHED_GROUND_TRUTH:
+        return {"published": config["finetune"]["published"]}
     return {
-        "stability": stability_files(),
         "finetune": [
             path
-            for target, regime in STABILITY_TASKS
+            for target, regime in tasks
             for path in expand(
                 "results/finetune/{target}/{regime}/{expert}.csv",
                 target=target,
                 regime=regime,
                 expert=EXPERTS,
             )
-        ],
+        ]
     }
+
+
+def get_stability_summary_inputs(wildcards):
+    """Every stability CSV and the fine-tuned accuracies they are judged against."""
+    return {"stability": stability_files(), **get_accuracy_inputs(STABILITY_TASKS)}
 
 
 def get_figure_inputs(wildcards):
     return {
         "summary": "results/summary.csv",
-        "finetune": per_task(
-            "results/finetune/{target}/{regime}/{expert}.csv", expert=EXPERTS
-        ),
+        **get_accuracy_inputs(TASKS),
         "scores": per_task(
             "results/scores/{target}/{regime}/{method}.csv", method=METHODS
         ),
@@ -294,14 +301,12 @@ def expert_job_records(stage):
 
 
 def get_summary_inputs(wildcards):
-    """Scores, fine-tuning results and caches, and the benchmark records the costs come from."""
-    return {
+    """Scores, the accuracies, caches, and the benchmark records the costs come from."""
+    inputs = {
         "scores": per_task(
             "results/scores/{target}/{regime}/{method}.csv", method=METHODS
         ),
-        "finetune": per_task(
-            "results/finetune/{target}/{regime}/{expert}.csv", expert=EXPERTS
-        ),
+        **get_accuracy_inputs(TASKS),
         "caches": per_task(
             "results/cache/{target}/{regime}/{expert}.h5", expert=EXPERTS
         ),
@@ -314,8 +319,10 @@ def get_summary_inputs(wildcards):
             )
         ),
         "cache_records": expert_job_records("cache"),
-        "finetune_records": expert_job_records("finetune"),
     }
+    if not PUBLISHED_GROUND_TRUTH:
+        inputs["finetune_records"] = expert_job_records("finetune")
+    return inputs
 
 
 def get_single_domain_experts():
@@ -404,6 +411,13 @@ def get_variant(wildcards):
 
 def get_multidomain_entries(wildcards):
     return multidomain_entries(wildcards.variant, SOURCES)
+
+
+def get_ground_truth():
+    """What the summary's ground_truth column says: finetune, or published:<file name>."""
+    return ground_truth_label(
+        config["finetune"]["ground_truth"], config["finetune"].get("published")
+    )
 
 
 def get_zoos():

@@ -61,3 +61,35 @@ def test_bad_names_stop_with_the_culprit_and_the_choices(edit, message):
     edit(config)
     with pytest.raises(ConfigError, match=message):
         check_config(config)
+
+
+def published_config(tmp_path, drop=0):
+    """DEFAULT judged against a published table covering its zoo and targets (less `drop` rows)."""
+    config = copy.deepcopy(DEFAULT)
+    config["regimes"] = ["full"]
+    experts = build_zoo(list(DEFAULT["zoo"]["architectures"]), list(DEFAULT["sources"]), DEFAULT["zoo"]["inits"],
+                        variants=DEFAULT["zoo"]["multidomain"]["variants"])  # fmt: skip
+    rows = [f"{target},{expert},0.5" for target in config["targets"] for expert in experts]
+    path = tmp_path / "published.csv"
+    path.write_text("\n".join(["target,expert,test_accuracy", *rows[: len(rows) - drop]]) + "\n")
+    config["finetune"].update(ground_truth="published", published=str(path))
+    return config
+
+
+def test_a_published_ground_truth_is_checked_at_start_up(tmp_path):
+    check_config(published_config(tmp_path))
+    config = published_config(tmp_path)
+    del config["finetune"]["published"]
+    with pytest.raises(ConfigError, match="finetune.published: the path of the published accuracies is needed"):
+        check_config(config)
+    config = published_config(tmp_path)
+    config["regimes"] = ["full", "5shot"]
+    config["finetune"]["epochs"]["5shot"] = 1
+    with pytest.raises(ConfigError, match="regimes: a published table gives fine-tuned accuracies of the full training set only; remove 5shot"):
+        check_config(config)
+    with pytest.raises(ConfigError, match=r"finetune.published: .*published.csv lacks the accuracy of 1 \(target, expert\) pair"):
+        check_config(published_config(tmp_path, drop=1))
+    config = published_config(tmp_path)
+    del config["targets"]["dots"]
+    with pytest.raises(ConfigError, match=r"finetune.published: .*published.csv, line \d+: unknown target 'dots'"):
+        check_config(config)

@@ -30,6 +30,9 @@ def make_cache(n: int, d: int, labels: np.ndarray, seed: int = 0, features=None)
         "probe_features": rng.normal(size=(n, 5)),
         "source_means": rng.normal(size=(4, d)),
         "source_counts": np.array([50, 40, 30, 20]),
+        # The per-expert scalars a cache carries as attributes (score_zoo lifts them to here).
+        "source_accuracy": 0.75,
+        "parameter_count": 1234,
     }
 
 

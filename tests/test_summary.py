@@ -88,3 +88,29 @@ def test_random_row_is_the_expectation_not_the_seeded_draw():
     drawn = summarize_selection(pd.Series(draw), accuracies, "base", 2.55, 15.0)
     assert drawn["trials_to_best"] == 1 and drawn["top1_gain"] == pytest.approx(0.10)
     assert row.trials_to_best != drawn["trials_to_best"] and row.spearman != drawn["spearman"]
+
+
+def test_summary_records_its_ground_truth_and_a_published_table_has_no_fine_tuning_cost(tmp_path):
+    from zooselect.ground_truth import ground_truth_label, published_accuracies
+
+    scores = pd.DataFrame(
+        {
+            "target": "t", "regime": "full", "method": "good", "expert": ["base", "a", "b"],
+            "score": [2.0, 3.0, 1.0], "seconds": 0.1,
+        }
+    )
+    caches = pd.DataFrame({"target": "t", "regime": "full", "expert": ["base", "a", "b"], "seconds": 0.5})
+    measured = build_summary(scores, expert_accuracies(FINETUNE), caches, baseline="base")
+    assert list(measured.columns)[-1] == "ground_truth" and (measured.ground_truth == "finetune").all()
+
+    path = tmp_path / "table.csv"
+    path.write_text("target,expert,test_accuracy\nt,base,0.60\nt,a,0.70\nt,b,0.55\n")  # FINETUNE's best per expert
+    label = ground_truth_label("published", path)
+    published = build_summary(
+        scores, published_accuracies(path, ["base", "a", "b"], ["t"]), caches, baseline="base", ground_truth=label
+    )
+    assert (published.ground_truth == "published:table.csv").all()
+    same = ["spearman", "weighted_tau", "top1_gain", "top3_gain", "trials_to_best", "selection_seconds"]
+    assert published[same].equals(measured[same])  # the same accuracies judge the same way
+    # Fine-tuning was not run here: its seconds are unknown, not zero.
+    assert published.brute_force_seconds.isna().all() and published.topk_finetune_seconds.isna().all()

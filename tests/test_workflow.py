@@ -69,8 +69,9 @@ def test_summary_has_a_row_per_target_regime_method_and_mean_rows(workdir):
     summary = pd.read_csv(workdir / "results" / "summary.csv")
     columns = ["zoo", "target", "regime", "method", "spearman", "pearson", "kendall", "weighted_tau",
                "top1_gain", "top3_gain", "best_gain", "regret_at_3", "trials_to_best", "selection_seconds",
-               "topk_finetune_seconds", "brute_force_seconds"]
+               "topk_finetune_seconds", "brute_force_seconds", "ground_truth"]
     assert list(summary.columns) == columns
+    assert (summary.ground_truth == "finetune").all()
     per_target = summary[summary.target != "mean"]
     assert len(per_target) == 2 * 1 * 2 * len(METHODS)  # zoos x targets x regimes x methods
     assert set(summary.zoo) == {"single_domain", "multi_domain"}
@@ -194,6 +195,23 @@ def test_figures_runtime_table_and_report(workdir):
     assert result.returncode == 0, result.stderr[-4000:]
     report = (workdir / "results" / "report.html").read_text(errors="replace")
     assert "topk_gain.png" in report and "Top-3 selection gain" in report
+
+
+def test_a_published_ground_truth_plans_no_fine_tuning(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["regimes"] = ["full"]
+    table = tmp_path / "published.csv"
+    table.write_text("target,expert,test_accuracy\n" + "".join(f"dots,{e},0.5\n" for e in sorted(EXPERTS)))
+    config["finetune"].update(ground_truth="published", published=str(table))
+    write_config(tmp_path, config)
+    planned = planned_jobs(tmp_path)
+    assert "finetune_expert" not in planned
+    assert planned["aggregate"] == planned["figures"] == planned["stability_summary"] == 1
+    # A table that does not fit the zoo stops at start-up, naming the file and the line.
+    table.write_text(table.read_text().replace("shared-all", "vgg16"))
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode != 0
+    assert f"{table}, line 6: unknown expert 'vgg16'" in result.stdout + result.stderr
 
 
 def test_task_granularity_plans_one_job_per_target_regime_expert(tmp_path):

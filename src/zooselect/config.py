@@ -114,3 +114,28 @@ def check_config(config: Mapping[str, Any]) -> None:
     missing = [regime for regime in config["regimes"] if regime not in config["finetune"]["epochs"]]
     if missing:
         raise ConfigError(f"finetune.epochs: no epochs given for regime(s) {', '.join(missing)}")
+    if config["finetune"].get("ground_truth", "finetune") == "published":
+        check_published_ground_truth(config, list(zoo))
+
+
+def check_published_ground_truth(config: Mapping[str, Any], experts: list[str]) -> None:
+    """A published ground truth: its table is there, sound, covers the zoo and targets, and the
+    config asks only for the regime it speaks for (read at start-up, before any job runs)."""
+    from .ground_truth import PUBLISHED_REGIME, GroundTruthError, read_published
+
+    path = config["finetune"].get("published")
+    if not path:
+        raise ConfigError(
+            "finetune.published: the path of the published accuracies is needed with "
+            "finetune.ground_truth: published"
+        )
+    other = [regime for regime in config["regimes"] if regime != PUBLISHED_REGIME]
+    if other:
+        raise ConfigError(
+            f"regimes: a published table gives fine-tuned accuracies of the {PUBLISHED_REGIME} training set "
+            f"only; remove {', '.join(other)} or use finetune.ground_truth: finetune"
+        )
+    try:
+        read_published(path, experts, list(config["targets"]))
+    except GroundTruthError as error:
+        raise ConfigError(f"finetune.published: {error}") from error

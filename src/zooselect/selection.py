@@ -4,8 +4,10 @@
 besides them (RSA's probe features on the same images, Domain Similarity's
 source class means); ``score_zoo`` runs each method on each cache and, for
 methods that compare experts with each other (Feature Metrics), combines the
-raw values within each zoo. Scoring jobs, the stability draws and the
-``zooselect`` command all go through these two functions.
+raw values within each zoo. Methods that rank by a per-expert scalar (source
+accuracy, parameter count) take it from the cache's attributes. Scoring
+jobs, the stability draws and the ``zooselect`` command all go through these
+two functions.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from .cache import read_arrays, read_cache
 from .runtime import Stopwatch
-from .scores import compute_score, get_method
+from .scores import ATTRIBUTE_INPUTS, Method, compute_score, get_method
 
 
 def load_zoo_caches(
@@ -46,6 +48,27 @@ def load_zoo_caches(
             cache.update(read_arrays(source_mean_paths[position]))
         caches.append(cache)
     return caches
+
+
+def scoring_inputs(cache: Mapping[str, Any], method: Method) -> Mapping[str, Any]:
+    """`cache` with the per-expert scalars `method` takes (``ATTRIBUTE_INPUTS``: source
+    accuracy, parameter count) beside its arrays, taken from ``cache["attrs"]``
+    unless the cache has them at its top level.
+
+    Raises ValueError naming the expert when its cache lacks one of them.
+    """
+    wanted = [name for name in method.inputs if name in ATTRIBUTE_INPUTS and name not in cache]
+    if not wanted:
+        return cache
+    attrs = cache.get("attrs", {})
+    missing = [name for name in wanted if name not in attrs]
+    if missing:
+        raise ValueError(
+            f"expert '{cache.get('expert', '?')}': its cache has no attribute {', '.join(map(repr, missing))}, "
+            f"which method '{method.name}' needs (cache extraction writes it, from "
+            "zooselect.models.expert_attributes)"
+        )
+    return {**cache, **{name: attrs[name] for name in wanted}}
 
 
 def score_zoo(
@@ -77,7 +100,7 @@ def score_zoo(
         for cache in caches:
             watch = Stopwatch()
             try:
-                score = compute_score(method.name, cache, options.get(name, {}))
+                score = compute_score(method.name, scoring_inputs(cache, method), options.get(name, {}))
             except (ValueError, np.linalg.LinAlgError, FloatingPointError) as error:
                 if failures == "raise":
                     raise

@@ -3,7 +3,11 @@
 One row per (zoo, target, regime, method) with the ranking metrics of
 ``zooselect.evaluation``, then one mean row per (zoo, regime, method) over
 targets (``target == "mean"``; NaN Spearman values, where every expert
-reached the same accuracy, are left out of the mean).
+reached the same accuracy, are left out of the mean). Every row's
+``ground_truth`` says what the rankings were judged against: ``finetune``
+(the workflow's fine-tuning jobs) or ``published:<file name>`` (a published
+table of fine-tuned accuracies, ``zooselect.ground_truth``; its costs were
+not measured here, so the fine-tuning seconds are NaN).
 
 The Random baseline (the method named ``"random"``) is reported as its
 expectation: its row holds the exact expected metrics of a uniformly random
@@ -37,6 +41,8 @@ METRICS = [
     "topk_finetune_seconds",
     "brute_force_seconds",
 ]
+#: Where the accuracies came from (zooselect.ground_truth.ground_truth_label).
+GROUND_TRUTH = "ground_truth"
 ZOO_SINGLE = "single_domain"
 #: The method whose row is its expectation over random orderings, not its draw.
 RANDOM_METHOD = "random"
@@ -79,18 +85,23 @@ def build_summary(
     cache_seconds: pd.DataFrame,
     baseline: str,
     zoos: dict[str, list[str]] | None = None,
+    ground_truth: str = "finetune",
 ) -> pd.DataFrame:
     """The summary table, one block of rows per zoo.
 
     scores: target, regime, method, expert, score, seconds.
-    accuracies: target, regime, expert, accuracy, seconds (from ``expert_accuracies``).
+    accuracies: target, regime, expert, accuracy, seconds (from ``expert_accuracies``,
+    or ``ground_truth.published_accuracies`` with NaN seconds).
+    ground_truth: where `accuracies` came from, written in every row's
+    ``ground_truth`` column (``finetune`` or ``published:<file name>``).
     cache_seconds: target, regime, expert, seconds (cache extraction).
     zoos: zoo name -> its experts; each zoo is judged on its own, its gains
     measured against `baseline` (which need not belong to it). Default: one
     zoo, "single_domain", of every expert scored.
     selection_seconds = cache extraction of every expert + the method's scoring;
     topk_finetune_seconds = fine-tuning the method's 3 highest-scored experts;
-    brute_force_seconds = fine-tuning every expert at every learning rate.
+    brute_force_seconds = fine-tuning every expert at every learning rate
+    (NaN, not 0, where the accuracies carry no seconds).
 
     The "random" method's row is its expectation over a uniformly random
     ordering of the zoo's experts (``expected_random_selection``), not its
@@ -125,7 +136,7 @@ def build_summary(
                     baseline_accuracy=baseline_accuracy,
                     k=TOP_K,
                     selection_seconds=selection_seconds,
-                    brute_force_seconds=float(seconds.sum()),
+                    brute_force_seconds=float(seconds.sum(min_count=1)),
                 )
             else:
                 metrics = summarize_selection(
@@ -134,8 +145,8 @@ def build_summary(
                     baseline=baseline,
                     baseline_accuracy=baseline_accuracy,
                     selection_seconds=selection_seconds,
-                    brute_force_seconds=float(seconds.sum()),
-                    topk_finetune_seconds=float(seconds.loc[top_k_experts(expert_scores, TOP_K)].sum()),
+                    brute_force_seconds=float(seconds.sum(min_count=1)),
+                    topk_finetune_seconds=float(seconds.loc[top_k_experts(expert_scores, TOP_K)].sum(min_count=1)),
                 )
             rows.append({"zoo": zoo, "target": target, "regime": regime, "method": method, **metrics})
     per_target = pd.DataFrame(rows, columns=KEY + METRICS)
@@ -145,4 +156,5 @@ def build_summary(
         .reset_index()
         .assign(target="mean")
     )
-    return pd.concat([per_target, means[KEY + METRICS]], ignore_index=True)
+    summary = pd.concat([per_target, means[KEY + METRICS]], ignore_index=True)
+    return summary.assign(**{GROUND_TRUTH: ground_truth})

@@ -4,10 +4,10 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import pandas as pd
 
+from zooselect.ground_truth import read_accuracies
 from zooselect.io import write_csv
 from zooselect.runtime import start_job
 from zooselect.stability import per_draw_summary, stability_table
-from zooselect.summary import expert_accuracies, read_finetune
 
 log = start_job(snakemake)
 frames = []
@@ -15,7 +15,8 @@ for path in snakemake.input.stability:
     regime_dir = path.rsplit("/", 2)
     frames.append(pd.read_csv(path).assign(target=regime_dir[-2], regime=regime_dir[-1].removesuffix(".csv")))
 scores = pd.concat(frames, ignore_index=True)
-accuracies = expert_accuracies(read_finetune(snakemake.input.finetune))
+# The published table was checked against the config at start-up and by the summary.
+accuracies = read_accuracies(snakemake.input.get("finetune"), snakemake.input.get("published"))
 per_draw = per_draw_summary(scores, accuracies, snakemake.params.baseline, snakemake.params.zoos)
 table = stability_table(per_draw)
 write_csv(snakemake.output.seeds, per_draw)

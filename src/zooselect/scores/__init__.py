@@ -3,7 +3,8 @@
 A score function takes arrays (and plain values) and returns a float; larger
 means "fine-tune this expert". The registry records, for each method name,
 which cached inputs the function takes (a subset of ``features``, ``labels``,
-``probs``, ``expert``) and which options a config may set, so the workflow
+``probs``, ``expert``, ..., or of the per-expert scalars a cache carries as
+attributes, ``source_accuracy`` and ``parameter_count``) and which options a config may set, so the workflow
 scores any method with ``compute_score(name, cache, options)`` and a new
 method joins with a single ``register(Method(...))`` call. Nothing here reads
 files: the caller loads the cache.
@@ -24,27 +25,37 @@ from zooselect.scores.lgc import lgc
 from zooselect.scores.logme import logme
 from zooselect.scores.nce import nce
 from zooselect.scores.nleep import nleep
+from zooselect.scores.parameter_count import parameter_count_score
 from zooselect.scores.parc import parc
 from zooselect.scores.lfc import lfc, lfc_centered, lfc_pairwise
 from zooselect.scores.random_baseline import random_score
 from zooselect.scores.rsa import rsa
 from zooselect.scores.sfda import sfda
+from zooselect.scores.source_accuracy import source_accuracy_score
 from zooselect.scores.transrate import transrate
 
+# Per-expert scalars, not arrays: every cache carries them as attributes
+# (computed by zooselect.models.expert_attributes), and the scoring path
+# (zooselect.selection.score_zoo) passes cache["attrs"][name] on under these names.
+ATTRIBUTE_INPUTS: frozenset[str] = frozenset({"source_accuracy", "parameter_count"})
 # What a score function may take: a cache's arrays (features, labels, probs,
 # and gradients where a gradient method is configured), the expert's name,
-# RSA's probe features on the same images, and the expert's source class means.
-CACHE_INPUTS: frozenset[str] = frozenset(
-    {
-        "features",
-        "labels",
-        "probs",
-        "expert",
-        "gradients",
-        "probe_features",
-        "source_means",
-        "source_counts",
-    }
+# RSA's probe features on the same images, the expert's source class means,
+# and the per-expert scalars above.
+CACHE_INPUTS: frozenset[str] = (
+    frozenset(
+        {
+            "features",
+            "labels",
+            "probs",
+            "expert",
+            "gradients",
+            "probe_features",
+            "source_means",
+            "source_counts",
+        }
+    )
+    | ATTRIBUTE_INPUTS
 )
 
 
@@ -308,7 +319,28 @@ register(
     )
 )
 
+register(
+    Method(
+        name="source_accuracy",
+        func=source_accuracy_score,
+        inputs=("source_accuracy",),
+        options={},
+        summary="target-agnostic baseline: the expert's top-1 accuracy on its own source "
+        "(ImageNet top-1 of torchvision's weights metadata; our experts' source test accuracy)",
+    )
+)
+register(
+    Method(
+        name="parameter_count",
+        func=parameter_count_score,
+        inputs=("parameter_count",),
+        options={},
+        summary="target-agnostic baseline: the expert's number of parameters",
+    )
+)
+
 __all__ = [
+    "ATTRIBUTE_INPUTS",
     "CACHE_INPUTS",
     "METHODS",
     "Method",
@@ -326,10 +358,12 @@ __all__ = [
     "logme",
     "nce",
     "nleep",
+    "parameter_count_score",
     "parc",
     "random_score",
     "register",
     "rsa",
     "sfda",
+    "source_accuracy_score",
     "transrate",
 ]
