@@ -28,7 +28,7 @@ from zooselect.scores.parc import parc
 from zooselect.scores.lfc import lfc, lfc_centered, lfc_pairwise
 from zooselect.scores.random_baseline import random_score
 from zooselect.scores.rsa import rsa
-from zooselect.scores.sfda import sfda
+from zooselect.scores.sfda import sfda, sfda_single_softmax
 from zooselect.scores.transrate import transrate
 
 # What a score function may take: a cache's arrays (features, labels, probs,
@@ -293,7 +293,18 @@ register(
         inputs=("features", "labels"),
         options={},
         summary="mean true-class probability of regularised Fisher discriminant analysis "
-        "after ConfMix self-challenge (Shao et al. 2022)",
+        "after ConfMix self-challenge, as the authors' released code computes it "
+        "(Shao et al. 2022)",
+    )
+)
+register(
+    Method(
+        name="sfda_single_softmax",
+        func=sfda_single_softmax,
+        inputs=("features", "labels"),
+        options={},
+        summary="SFDA with ConfMix weighted by the true-class probability itself "
+        "(our reading; the released code softmaxes twice) and the exact sigma_max",
     )
 )
 register(
@@ -331,5 +342,6 @@ __all__ = [
     "register",
     "rsa",
     "sfda",
+    "sfda_single_softmax",
     "transrate",
 ]
