@@ -19,6 +19,7 @@ from zooselect.scores.domain_similarity import domain_similarity
 from zooselect.scores.feature_metrics import combine_across_zoo, sparsity_metrics
 from zooselect.scores.gbc import gbc
 from zooselect.scores.hscore import hscore, hscore_regularized
+from zooselect.scores.knn import knn
 from zooselect.scores.leep import leep
 from zooselect.scores.lgc import lgc
 from zooselect.scores.logme import logme
@@ -309,6 +310,16 @@ register(
 )
 register(
     Method(
+        name="knn",
+        func=knn,
+        inputs=("features", "labels"),
+        options={"k": 20, "distance": "cosine"},
+        summary="leave-one-out accuracy of a k-nearest-neighbour vote on the expert's "
+        "features (Sorkhei et al. 2025)",
+    )
+)
+register(
+    Method(
         name="feature_metrics",
         func=sparsity_metrics,
         inputs=("features",),
@@ -329,6 +340,7 @@ __all__ = [
     "hscore",
     "hscore_regularized",
     "get_method",
+    "knn",
     "leep",
     "lfc",
     "lfc_centered",
