@@ -15,7 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zooselect.scores._zoo import ZooTerms, min_max_combination
 from zooselect.scores.domain_similarity import domain_similarity
+from zooselect.scores.etran import etran
 from zooselect.scores.feature_metrics import combine_across_zoo, sparsity_metrics
 from zooselect.scores.gbc import gbc
 from zooselect.scores.hscore import hscore, hscore_regularized
@@ -23,6 +25,7 @@ from zooselect.scores.knn import knn
 from zooselect.scores.leep import leep
 from zooselect.scores.lgc import lgc
 from zooselect.scores.logme import logme
+from zooselect.scores.ncti import ncti
 from zooselect.scores.nce import nce
 from zooselect.scores.nleep import nleep
 from zooselect.scores.parc import parc
@@ -320,6 +323,35 @@ register(
 )
 register(
     Method(
+        name="etran",
+        func=etran,
+        inputs=("features", "labels"),
+        options={
+            "energy_weight": 0.15,
+            "lda_weight": 0.85,
+            "svd_weight": 0.0,
+            "energy_fraction": 0.005,
+            "lda_covariance": "identity",
+            "svd_energy": 0.8,
+        },
+        summary="energy of the features as logits and LDA true-class probability, each "
+        "min-max scaled across the zoo and weighted 0.15/0.85 (Gholami et al. 2023)",
+        across_zoo=min_max_combination,
+    )
+)
+register(
+    Method(
+        name="ncti",
+        func=ncti,
+        inputs=("features", "labels"),
+        options={"dims": 64, "variance_dims": 32},
+        summary="neural-collapse index: LDA class spread and true-class probability minus "
+        "within-class prediction rank, min-max scaled across the zoo (Wang et al. 2023)",
+        across_zoo=min_max_combination,
+    )
+)
+register(
+    Method(
         name="feature_metrics",
         func=sparsity_metrics,
         inputs=("features",),
@@ -335,7 +367,9 @@ __all__ = [
     "METHODS",
     "Method",
     "compute_score",
+    "ZooTerms",
     "domain_similarity",
+    "etran",
     "gbc",
     "hscore",
     "hscore_regularized",
@@ -347,6 +381,8 @@ __all__ = [
     "lfc_pairwise",
     "lgc",
     "logme",
+    "min_max_combination",
+    "ncti",
     "nce",
     "nleep",
     "parc",

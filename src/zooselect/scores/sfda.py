@@ -95,6 +95,7 @@ def _fisher_probabilities(
     priors: np.ndarray,
     shrinkage: float | None,
     power_steps: int = 0,
+    method: str = "SFDA",
 ) -> tuple[np.ndarray, float]:
     """Class probabilities (N x C) of regularised FDA fitted and applied on x; and lambda.
 
@@ -115,7 +116,7 @@ def _fisher_probabilities(
     eigenvalues, vectors = _within_class_eigen(deviations)
     if eigenvalues.size == 0:
         raise ValueError(
-            "SFDA is undefined: the features have no within-class variation "
+            f"{method} is undefined: the features have no within-class variation "
             "(constant features, or every class a single image or copies of one)"
         )
     if shrinkage is None:
