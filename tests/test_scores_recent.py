@@ -21,7 +21,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from zooselect.scores import METHODS, ZooTerms, compute_score, min_max_combination
 from zooselect.scores.etran import energy_score, etran, lda_score, svd_score
 from zooselect.scores.knn import knn
+from zooselect.scores.mean_rank import MethodScores, combine_ranks
 from zooselect.scores.ncti import ncti
+from zooselect.selection import score_zoo
 
 # The module itself (the package's name `knn` is the function).
 knn_module = import_module("zooselect.scores.knn")
@@ -435,3 +437,96 @@ def test_ncti_edge_cases():
         with pytest.raises(ValueError, match="dims must"):
             ncti(features, labels, dims=bad)
 
+
+# ---------------------------------------------------------------- mean rank
+
+
+def _zoo_caches(seed=30, experts=4, n=60, d=8, n_classes=3):
+    """Experts whose features carry more or less class signal, with source-head probabilities."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % n_classes
+    caches = []
+    for e in range(experts):
+        signal = 0.5 * e * np.eye(n_classes, d)[labels]
+        probs = rng.random((n, 5)) + 2.0 * (e % 2) * np.eye(n_classes, 5)[labels]
+        caches.append({
+            "expert": f"resnet-s{e}-scratch", "labels": labels,
+            "features": np.maximum(rng.standard_normal((n, d)) + signal, 0.0),
+            "probs": probs / probs.sum(axis=1, keepdims=True),
+        })  # fmt: skip
+    return caches
+
+
+def _mean_rank_reference(caches, methods):
+    """Minus the average, over methods, of each expert's rank (1 = best, ties averaged), by loops."""
+    ranks = {cache["expert"]: [] for cache in caches}
+    for name in methods:
+        raw = {cache["expert"]: compute_score(name, cache) for cache in caches}
+        if METHODS[name].across_zoo is not None:
+            raw = METHODS[name].across_zoo(raw)
+        for expert, value in raw.items():
+            above = sum(other > value for other in raw.values())
+            equal = sum(other == value for other in raw.values())
+            ranks[expert].append(above + (equal + 1) / 2)
+    return {expert: -sum(r) / len(r) for expert, r in ranks.items()}
+
+
+def test_mean_rank_by_hand():
+    raw = {
+        "a": MethodScores({"lfc_centered": 3.0, "logme": 0.5}),
+        "b": MethodScores({"lfc_centered": 1.0, "logme": 0.5}),
+        "c": MethodScores({"lfc_centered": 2.0, "logme": 0.1}),
+    }
+    # lfc_centered ranks a, c, b as 1, 2, 3; logme ties a and b at 1.5, c is 3.
+    assert combine_ranks(raw) == {"a": -1.25, "b": -2.25, "c": -2.5}
+    assert combine_ranks({"only": raw["a"]}) == {"only": -1.0}
+    nan = combine_ranks({**raw, "broken": math.nan})
+    assert math.isnan(nan.pop("broken")) and nan == combine_ranks(raw)
+    last = combine_ranks({**raw, "d": MethodScores({"lfc_centered": math.nan, "logme": 9.0})})
+    assert last["d"] == -(4 + 1) / 2  # NaN ranks last, 9.0 first
+    with pytest.raises(ValueError, match="other methods"):
+        combine_ranks({"a": raw["a"], "z": MethodScores({"logme": 1.0})})
+
+
+def test_mean_rank_matches_ranking_each_method_by_hand():
+    caches = _zoo_caches()
+    methods = ["lfc", "leep", "feature_metrics", "knn"]  # feature_metrics: ranked on its zoo-level score
+    raw = {cache["expert"]: compute_score("mean_rank", cache, {"methods": methods}) for cache in caches}
+    assert combine_ranks(raw) == pytest.approx(_mean_rank_reference(caches, methods))
+    default = {cache["expert"]: compute_score("mean_rank", cache) for cache in caches}
+    assert list(next(iter(default.values())).scores) == list(METHODS["mean_rank"].options["methods"])
+    assert combine_ranks(default) == pytest.approx(_mean_rank_reference(caches, METHODS["mean_rank"].options["methods"]))
+
+
+def test_mean_rank_through_score_zoo_ranks_each_zoo_on_its_own():
+    caches = _zoo_caches(experts=5)
+    names = [cache["expert"] for cache in caches]
+    zoos = {"first": names[:3], "second": names[3:]}
+    rows = score_zoo(caches, ["mean_rank", "lfc"], {"mean_rank": {"methods": ["lfc", "logme"]}}, zoos=zoos)
+    scores = {row["expert"]: row["score"] for row in rows["mean_rank"]}
+    expected = {**_mean_rank_reference(caches[:3], ["lfc", "logme"]), **_mean_rank_reference(caches[3:], ["lfc", "logme"])}
+    assert scores == pytest.approx(expected)
+    assert all(row["seconds"] >= 0 for row in rows["mean_rank"])
+
+
+def test_mean_rank_options():
+    cache = _zoo_caches()[0]
+    with_options = compute_score("mean_rank", cache, {"methods": {"transrate": {"eps": 1e-3}, "knn": {"k": 3}, "nce": None}})
+    assert with_options.scores == pytest.approx({
+        "transrate": compute_score("transrate", cache, {"eps": 1e-3}),
+        "knn": compute_score("knn", cache, {"k": 3}),
+        "nce": compute_score("nce", cache),
+    })  # fmt: skip
+    for methods, message in [
+        (["rsa"], "method 'rsa' needs probe_features"),
+        (["lgc"], "method 'lgc' needs gradients"),
+        (["lfc", "mean_rank"], "cannot rank by itself"),
+        (["lfc", "lfcc"], "unknown method 'lfcc'"),
+        (["lfc", "lfc"], "listed twice"),
+        ([], "non-empty list"),
+        ("lfc", "non-empty list"),
+        ({"lfc": 3}, "options of 'lfc' must be a mapping"),
+        ({"transrate": {"epsilon": 1.0}}, "unknown option"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            compute_score("mean_rank", cache, {"methods": methods})

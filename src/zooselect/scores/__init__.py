@@ -25,6 +25,8 @@ from zooselect.scores.knn import knn
 from zooselect.scores.leep import leep
 from zooselect.scores.lgc import lgc
 from zooselect.scores.logme import logme
+from zooselect.scores.mean_rank import DEFAULT_METHODS as MEAN_RANK_METHODS
+from zooselect.scores.mean_rank import combine_ranks, mean_rank
 from zooselect.scores.ncti import ncti
 from zooselect.scores.nce import nce
 from zooselect.scores.nleep import nleep
@@ -352,6 +354,17 @@ register(
 )
 register(
     Method(
+        name="mean_rank",
+        func=mean_rank,
+        inputs=("features", "labels", "probs", "expert"),
+        options={"methods": MEAN_RANK_METHODS},
+        summary="minus each expert's average rank in the zoo over the listed methods "
+        "(default: five cheap closed-form scores of different families)",
+        across_zoo=combine_ranks,
+    )
+)
+register(
+    Method(
         name="feature_metrics",
         func=sparsity_metrics,
         inputs=("features",),
@@ -381,6 +394,7 @@ __all__ = [
     "lfc_pairwise",
     "lgc",
     "logme",
+    "mean_rank",
     "min_max_combination",
     "ncti",
     "nce",
