@@ -525,7 +525,7 @@ def test_mean_rank_options():
         (["lfc", "lfc"], "listed twice"),
         ([], "non-empty list"),
         ("lfc", "non-empty list"),
-        ({"lfc": 3}, "options of 'lfc' must be a mapping"),
+        ({"lfc": 3}, "options of 'lfc' in mean_rank's methods must be a mapping"),
         ({"transrate": {"epsilon": 1.0}}, "unknown option"),
     ]:
         with pytest.raises(ValueError, match=message):

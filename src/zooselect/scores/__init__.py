@@ -26,7 +26,7 @@ from zooselect.scores.leep import leep
 from zooselect.scores.lgc import lgc
 from zooselect.scores.logme import logme
 from zooselect.scores.mean_rank import DEFAULT_METHODS as MEAN_RANK_METHODS
-from zooselect.scores.mean_rank import combine_ranks, mean_rank
+from zooselect.scores.mean_rank import check_mean_rank_options, combine_ranks, mean_rank
 from zooselect.scores.ncti import ncti
 from zooselect.scores.nce import nce
 from zooselect.scores.nleep import nleep
@@ -66,6 +66,9 @@ class Method:
     across_zoo: for methods whose final score compares experts with each other
         (Feature Metrics z-scores across the zoo): maps every expert's raw
         ``func`` value to its final score. None for per-expert scores.
+    check_options: for options whose values can be checked before any cache
+        exists (mean_rank's list of methods): called with a config's options,
+        raises ValueError naming the problem. None: checked when scoring.
     """
 
     name: str
@@ -74,6 +77,7 @@ class Method:
     options: dict = field(default_factory=dict)
     summary: str = ""
     across_zoo: Callable[[dict[str, Any]], dict[str, float]] | None = None
+    check_options: Callable[[Mapping[str, Any]], None] | None = None
 
 
 METHODS: dict[str, Method] = {}
@@ -108,6 +112,17 @@ def get_method(name: str) -> Method:
         ) from None
 
 
+def check_option_names(method: Method, options: Mapping[str, Any]) -> None:
+    """Raise ValueError naming any of `options` that `method` does not have, and its valid options."""
+    unknown = sorted(set(options) - set(method.options))
+    if unknown:
+        valid = ", ".join(sorted(method.options)) or "none"
+        raise ValueError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for method "
+            f"'{method.name}'; valid options: {valid}"
+        )
+
+
 def compute_score(
     name: str, cache: Mapping[str, Any], options: Mapping[str, Any] | None = None
 ) -> float:
@@ -123,13 +138,7 @@ def compute_score(
     """
     method = get_method(name)
     options = dict(options or {})
-    unknown = sorted(set(options) - set(method.options))
-    if unknown:
-        valid = ", ".join(sorted(method.options)) or "none"
-        raise ValueError(
-            f"unknown option(s) {', '.join(map(repr, unknown))} for method "
-            f"'{method.name}'; valid options: {valid}"
-        )
+    check_option_names(method, options)
     missing = [key for key in method.inputs if key not in cache]
     if missing:
         raise ValueError(
@@ -361,6 +370,7 @@ register(
         summary="minus each expert's average rank in the zoo over the listed methods "
         "(default: five cheap closed-form scores of different families)",
         across_zoo=combine_ranks,
+        check_options=check_mean_rank_options,
     )
 )
 register(
@@ -381,6 +391,7 @@ __all__ = [
     "Method",
     "compute_score",
     "ZooTerms",
+    "check_option_names",
     "domain_similarity",
     "etran",
     "gbc",

@@ -51,7 +51,7 @@ def configured_methods(methods: Sequence[str] | Mapping[str, Mapping[str, Any] |
         entries = [(name, None) for name in methods]
         repeated = sorted({name for name in methods if list(methods).count(name) > 1}, key=str)
         if repeated:
-            raise ValueError(f"mean_rank: method(s) {', '.join(map(repr, repeated))} listed twice")
+            raise ValueError(f"method(s) {', '.join(map(repr, repeated))} listed twice in mean_rank's methods")
     configured = {}
     for name, options in entries:
         method = get_method(name)  # unknown: ValueError listing the valid names
@@ -60,13 +60,21 @@ def configured_methods(methods: Sequence[str] | Mapping[str, Mapping[str, Any] |
         extra = [key for key in method.inputs if key not in INPUTS]
         if extra:
             raise ValueError(
-                f"mean_rank: method '{name}' needs {', '.join(extra)}; mean_rank's methods may use only "
+                f"method '{name}' needs {', '.join(extra)}; mean_rank's methods may use only "
                 f"{', '.join(INPUTS)}"
             )
         if options is not None and not isinstance(options, Mapping):
-            raise ValueError(f"mean_rank: the options of '{name}' must be a mapping; got {options!r}")
+            raise ValueError(f"the options of '{name}' in mean_rank's methods must be a mapping; got {options!r}")
         configured[name] = dict(options or {})
     return configured
+
+
+def check_mean_rank_options(options: Mapping[str, Any]) -> None:
+    """A config's mean_rank options, checked before anything is scored: its methods and their option names."""
+    from zooselect.scores import check_option_names, get_method  # the registry imports this module
+
+    for name, method_options in configured_methods(options.get("methods", DEFAULT_METHODS)).items():
+        check_option_names(get_method(name), method_options)
 
 
 def mean_rank(
