@@ -176,7 +176,7 @@ def sfda(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
     where S_W is singular (N <= D) S~_W^-1 is applied exactly, so values there
     may differ from the code's in the digits its ill-conditioned
     factorisation gets wrong. With N > D the two agree to rounding (the
-    tests check 1e-6 against a transcription of the code).
+    tests check 1e-10 against a transcription of the code).
 
     The value depends on the scale of the features through lambda (see
     `sfda_single_softmax` on when it saturates), and it is deterministic.
