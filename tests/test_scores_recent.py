@@ -29,12 +29,17 @@ from zooselect.selection import score_zoo
 knn_module = import_module("zooselect.scores.knn")
 
 
-def _case(seed: int, n: int, d: int, n_classes: int, signal: float = 0.8, scale: float = 1.0):
+def _case(
+    seed: int, n: int, d: int, n_classes: int, signal: float = 0.8, scale: float = 1.0
+):
     """Seeded features with some class signal; every class present, labels shuffled."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % n_classes
     rng.shuffle(labels)
-    features = scale * (rng.standard_normal((n, d)) + signal * rng.standard_normal((n_classes, d))[labels])
+    features = scale * (
+        rng.standard_normal((n, d))
+        + signal * rng.standard_normal((n_classes, d))[labels]
+    )
     return features, labels
 
 
@@ -62,7 +67,9 @@ def _knn_reference(features, labels, k, distance):
         voters = [labels[j] for _, j in ranked[:k]]
         counts = {c: voters.count(c) for c in voters}
         best = max(counts.values())
-        predicted = next(c for c in voters if counts[c] == best)  # nearest of the tied classes
+        predicted = next(
+            c for c in voters if counts[c] == best
+        )  # nearest of the tied classes
         correct += predicted == labels[i]
     return correct / n
 
@@ -100,15 +107,22 @@ def test_knn_agrees_with_sklearn_leave_one_out_without_vote_ties():
         hits = 0
         for i in range(60):
             keep = np.arange(60) != i
-            model = KNeighborsClassifier(n_neighbors=5, metric=distance, algorithm="brute")
-            hits += model.fit(features[keep], labels[keep]).predict(features[i : i + 1])[0] == labels[i]
+            model = KNeighborsClassifier(
+                n_neighbors=5, metric=distance, algorithm="brute"
+            )
+            hits += (
+                model.fit(features[keep], labels[keep]).predict(features[i : i + 1])[0]
+                == labels[i]
+            )
         assert knn(features, labels, k=5, distance=distance) == pytest.approx(hits / 60)
 
 
 def test_knn_blocks_of_rows_give_the_same_score(monkeypatch):
     features, labels = _case(5, 57, 9, 4)
     whole = knn(features, labels, k=6, distance="euclidean")
-    monkeypatch.setattr(knn_module, "_BLOCK_ELEMENTS", 5 * 57)  # blocks of 5 rows, the last one short
+    monkeypatch.setattr(
+        knn_module, "_BLOCK_ELEMENTS", 5 * 57
+    )  # blocks of 5 rows, the last one short
     assert knn(features, labels, k=6, distance="euclidean") == whole
 
 
@@ -120,11 +134,17 @@ def test_knn_invariances():
         value = knn(features, labels, k=5, distance=distance)
         assert knn(features @ rotation, labels, k=5, distance=distance) == value
         assert knn(features[order], labels[order], k=5, distance=distance) == value
-        assert knn(features, np.array([2, 0, 1])[labels], k=5, distance=distance) == value
+        assert (
+            knn(features, np.array([2, 0, 1])[labels], k=5, distance=distance) == value
+        )
         assert knn(3.0 * features, labels, k=5, distance=distance) == value
-    assert knn(features + 5.0, labels, k=5, distance="euclidean") == knn(features, labels, k=5, distance="euclidean")
+    assert knn(features + 5.0, labels, k=5, distance="euclidean") == knn(
+        features, labels, k=5, distance="euclidean"
+    )
     scales = np.random.default_rng(3).uniform(0.1, 10.0, size=(45, 1))
-    assert knn(scales * features, labels, k=5) == knn(features, labels, k=5)  # cosine: per-image scale
+    assert knn(scales * features, labels, k=5) == knn(
+        features, labels, k=5
+    )  # cosine: per-image scale
 
 
 def test_knn_separable_features_outscore_noise_and_edge_cases():
@@ -134,9 +154,15 @@ def test_knn_separable_features_outscore_noise_and_edge_cases():
     assert knn(separable, labels) == 1.0
     assert knn(rng.standard_normal((60, 6)), labels) < 0.6
     relu = np.maximum(separable - 2.0, 0.0)
-    relu[0] = 0.0  # an all-zero feature vector: no direction, similarity 0 to everything
+    relu[0] = (
+        0.0  # an all-zero feature vector: no direction, similarity 0 to everything
+    )
     assert 0.0 <= knn(relu, labels) <= 1.0
-    assert knn(np.ones((4, 3)), np.array([0, 0, 1, 1]), k=1) in (0.0, 0.5, 1.0)  # all equidistant
+    assert knn(np.ones((4, 3)), np.array([0, 0, 1, 1]), k=1) in (
+        0.0,
+        0.5,
+        1.0,
+    )  # all equidistant
     with pytest.raises(ValueError, match="at least 2 classes"):
         knn(separable, np.zeros(60, dtype=int))
     for bad in (0, -1, 2.0, True, "5"):
@@ -144,7 +170,14 @@ def test_knn_separable_features_outscore_noise_and_edge_cases():
             knn(separable, labels, k=bad)
     with pytest.raises(ValueError, match="distance must be one of cosine, euclidean"):
         knn(separable, labels, distance="manhattan")
-    assert compute_score("knn", {"features": separable, "labels": labels}, {"k": 3, "distance": "euclidean"}) == 1.0
+    assert (
+        compute_score(
+            "knn",
+            {"features": separable, "labels": labels},
+            {"k": 3, "distance": "euclidean"},
+        )
+        == 1.0
+    )
     assert METHODS["knn"].options == {"k": 20, "distance": "cosine"}
 
 
@@ -158,16 +191,35 @@ def test_min_max_combination_by_hand():
         "c": ZooTerms({"energy": 3.0, "lda": 0.5}, {"energy": 0.15, "lda": 0.85}),
     }
     # energy scales to 0, 0.5, 1 and lda to 0, 1, 0.5.
-    assert min_max_combination(terms) == pytest.approx({"a": 0.0, "b": 0.925, "c": 0.575})
-    signed = {e: ZooTerms({"x": v, "y": 7.0}, {"x": -1.0, "y": 1.0}) for e, v in (("a", 0.0), ("b", 4.0))}
-    assert min_max_combination(signed) == pytest.approx({"a": 0.0, "b": -1.0})  # y constant: 0
+    assert min_max_combination(terms) == pytest.approx(
+        {"a": 0.0, "b": 0.925, "c": 0.575}
+    )
+    signed = {
+        e: ZooTerms({"x": v, "y": 7.0}, {"x": -1.0, "y": 1.0})
+        for e, v in (("a", 0.0), ("b", 4.0))
+    }
+    assert min_max_combination(signed) == pytest.approx(
+        {"a": 0.0, "b": -1.0}
+    )  # y constant: 0
     assert min_max_combination({"only": terms["a"]}) == {"only": 0.0}
     with_failure = min_max_combination({**terms, "broken": math.nan})
-    assert math.isnan(with_failure.pop("broken")) and with_failure == pytest.approx(min_max_combination(terms))
+    assert math.isnan(with_failure.pop("broken")) and with_failure == pytest.approx(
+        min_max_combination(terms)
+    )
     with pytest.raises(ValueError, match="other terms or weights"):
-        min_max_combination({"a": terms["a"], "z": ZooTerms({"energy": 1.0, "lda": 0.2}, {"energy": 1.0, "lda": 0.0})})
+        min_max_combination(
+            {
+                "a": terms["a"],
+                "z": ZooTerms({"energy": 1.0, "lda": 0.2}, {"energy": 1.0, "lda": 0.0}),
+            }
+        )
     with pytest.raises(ValueError, match="not finite"):
-        min_max_combination({"a": terms["a"], "z": ZooTerms({"energy": math.inf, "lda": 0.2}, terms["a"].weights)})
+        min_max_combination(
+            {
+                "a": terms["a"],
+                "z": ZooTerms({"energy": math.inf, "lda": 0.2}, terms["a"].weights),
+            }
+        )
     with pytest.raises(ValueError, match="one weight for each"):
         ZooTerms({"x": 1.0}, {"y": 1.0})
 
@@ -190,7 +242,11 @@ def _etran_lda_released_transcription(features, labels):
     within = np.zeros((d, d))
     for c, prior in zip(classes, priors):
         members = features[labels == c]
-        within += prior * sum(np.outer(r - means[c], r - means[c]) for r in members) / len(members)
+        within += (
+            prior
+            * sum(np.outer(r - means[c], r - means[c]) for r in members)
+            / len(members)
+        )
     v = within.sum(axis=1)
     for _ in range(3):
         u = within @ v / np.linalg.norm(within @ v)
@@ -201,7 +257,9 @@ def _etran_lda_released_transcription(features, labels):
     def shrunk(scatter):
         return (1 - shrinkage) * scatter + shrinkage * np.trace(scatter) / d * np.eye(d)
 
-    product = np.linalg.inv(shrunk(within)) @ (shrunk(centred.T @ centred / n) - shrunk(within))
+    product = np.linalg.inv(shrunk(within)) @ (
+        shrunk(centred.T @ centred / n) - shrunk(within)
+    )
     _, vectors = np.linalg.eigh(product)  # not symmetric: eigh reads one triangle
     coef = means @ vectors @ vectors.T
     intercept = -0.5 * np.diag(means @ coef.T) + np.log(priors)
@@ -218,7 +276,11 @@ def _svd_reference(features, labels, energy):
     onehot = np.eye(labels.max() + 1)[labels]
     u, s, _ = np.linalg.svd(features, full_matrices=False)
     s = s[s > 1e-12 * s[0]]
-    rank = next(r for r in range(1, s.size + 1) if np.sum(s[:r] ** 2) >= energy * np.sum(s**2) - 1e-12)
+    rank = next(
+        r
+        for r in range(1, s.size + 1)
+        if np.sum(s[:r] ** 2) >= energy * np.sum(s**2) - 1e-12
+    )
     fitted = u[:, :rank] @ (u[:, :rank].T @ onehot)
     return -float(np.mean((onehot - fitted) ** 2))
 
@@ -226,13 +288,21 @@ def _svd_reference(features, labels, energy):
 def test_energy_score_by_hand_and_the_codes_count():
     # log-sum-exp of the rows: log 2, log 4, 1 + log 2.
     x = np.array([[0.0, 0.0], [math.log(3.0), 0.0], [1.0, 1.0]])
-    assert energy_score(x) == pytest.approx(math.log(2.0))  # 5 * 3 // 1000 = 0: one image all the same
-    assert energy_score(x, fraction=2 / 3) == pytest.approx((math.log(2.0) + math.log(4.0)) / 2)
-    assert energy_score(x, fraction=1.0) == pytest.approx((2 * math.log(2.0) + math.log(4.0) + 1.0) / 3)
+    assert energy_score(x) == pytest.approx(
+        math.log(2.0)
+    )  # 5 * 3 // 1000 = 0: one image all the same
+    assert energy_score(x, fraction=2 / 3) == pytest.approx(
+        (math.log(2.0) + math.log(4.0)) / 2
+    )
+    assert energy_score(x, fraction=1.0) == pytest.approx(
+        (2 * math.log(2.0) + math.log(4.0) + 1.0) / 3
+    )
     rng = np.random.default_rng(0)
     for n in (199, 200, 600, 1400):  # 5 N // 1000 lowest: 0 (one here), 1, 3, 7
         features = rng.standard_normal((n, 4))
-        assert energy_score(features) == pytest.approx(_energy_reference(features, 0.005), abs=1e-12)
+        assert energy_score(features) == pytest.approx(
+            _energy_reference(features, 0.005), abs=1e-12
+        )
     for bad in (0.0, 1.5, "0.5", True):
         with pytest.raises(ValueError, match="energy_fraction"):
             energy_score(x, fraction=bad)
@@ -244,15 +314,24 @@ def test_lda_score_by_hand():
     labels = np.array([0, 0, 1, 1])
     sig = lambda t: 1.0 / (1.0 + math.exp(-t))  # noqa: E731
     # identity: p(1 | x) = sigmoid(x (10 - 2) - (100 - 4) / 2) = sigmoid(8x - 48).
-    assert lda_score(x, labels) == pytest.approx((2 * sig(48) + 2 * sig(16)) / 4, abs=1e-12)
+    assert lda_score(x, labels) == pytest.approx(
+        (2 * sig(48) + 2 * sig(16)) / 4, abs=1e-12
+    )
     # shrunk: in 1-D S~_W = S_W = 4 whatever lambda, so the logits are divided by 4.
-    assert lda_score(x, labels, covariance="shrunk") == pytest.approx((2 * sig(12) + 2 * sig(4)) / 4, abs=1e-12)
+    assert lda_score(x, labels, covariance="shrunk") == pytest.approx(
+        (2 * sig(12) + 2 * sig(4)) / 4, abs=1e-12
+    )
 
 
-@pytest.mark.parametrize(("n", "d", "n_classes", "scale"), [(60, 5, 3, 1.0), (40, 8, 4, 0.2), (20, 30, 2, 1.0)])
+@pytest.mark.parametrize(
+    ("n", "d", "n_classes", "scale"),
+    [(60, 5, 3, 1.0), (40, 8, 4, 0.2), (20, 30, 2, 1.0)],
+)
 def test_lda_score_is_what_the_released_code_computes(n, d, n_classes, scale):
     features, labels = _case(11 * n + d, n, d, n_classes, scale=scale)
-    assert lda_score(features, labels) == pytest.approx(_etran_lda_released_transcription(features, labels), abs=1e-9)
+    assert lda_score(features, labels) == pytest.approx(
+        _etran_lda_released_transcription(features, labels), abs=1e-9
+    )
 
 
 def test_svd_score_by_hand():
@@ -263,33 +342,53 @@ def test_svd_score_by_hand():
     assert svd_score(x, labels) == pytest.approx(-1 / 6, abs=1e-12)
     # One direction (0.75 >= 0.7): column 1 also misses the 4th row: 2/3 + 5/3 -> -(7/3) / 8.
     assert svd_score(x, labels, energy=0.7) == pytest.approx(-7 / 24, abs=1e-12)
-    wide = np.hstack([x, np.zeros((4, 5))])  # N < D: the other Gram matrix, the same values
+    wide = np.hstack(
+        [x, np.zeros((4, 5))]
+    )  # N < D: the other Gram matrix, the same values
     assert svd_score(wide, labels) == pytest.approx(-1 / 6, abs=1e-12)
-    assert svd_score(np.zeros((4, 3)), labels) == pytest.approx(-0.5)  # nothing fitted: -||Y||^2 / (N C)
+    assert svd_score(np.zeros((4, 3)), labels) == pytest.approx(
+        -0.5
+    )  # nothing fitted: -||Y||^2 / (N C)
 
 
-@pytest.mark.parametrize(("n", "d", "energy"), [(50, 6, 0.8), (50, 6, 1.0), (15, 40, 0.8), (15, 40, 1.0)])
+@pytest.mark.parametrize(
+    ("n", "d", "energy"), [(50, 6, 0.8), (50, 6, 1.0), (15, 40, 0.8), (15, 40, 1.0)]
+)
 def test_svd_score_matches_a_truncated_svd(n, d, energy):
     features, labels = _case(n + d, n, d, 3)
     assert svd_score(features, labels, energy=energy) == pytest.approx(
         _svd_reference(features, labels, energy), abs=1e-10
     )
     if n < d and energy == 1.0:
-        assert svd_score(features, labels, energy=energy) == pytest.approx(0.0, abs=1e-10)  # fits exactly
+        assert svd_score(features, labels, energy=energy) == pytest.approx(
+            0.0, abs=1e-10
+        )  # fits exactly
 
 
 def test_etran_terms_and_their_combination_across_the_zoo():
     features, labels = _case(21, 80, 10, 4)
     terms = etran(features, labels)
-    assert terms.weights == {"energy": 0.15, "lda": 0.85}  # the released code's, no SVD term
-    assert terms.values == pytest.approx({"energy": energy_score(features), "lda": lda_score(features, labels)})
+    assert terms.weights == {
+        "energy": 0.15,
+        "lda": 0.85,
+    }  # the released code's, no SVD term
+    assert terms.values == pytest.approx(
+        {"energy": energy_score(features), "lda": lda_score(features, labels)}
+    )
     every = etran(features, labels, svd_weight=0.5, lda_covariance="shrunk")
     assert every.values["svd"] == pytest.approx(svd_score(features, labels))
-    assert every.values["lda"] == pytest.approx(lda_score(features, labels, covariance="shrunk"))
+    assert every.values["lda"] == pytest.approx(
+        lda_score(features, labels, covariance="shrunk")
+    )
     # Through the registry and its zoo step: the clearly separable expert comes first.
-    good = np.eye(4, 10)[labels] * 6.0 + np.random.default_rng(1).standard_normal((80, 10))
+    good = np.eye(4, 10)[labels] * 6.0 + np.random.default_rng(1).standard_normal(
+        (80, 10)
+    )
     final = METHODS["etran"].across_zoo(
-        {e: compute_score("etran", {"features": f, "labels": labels}) for e, f in (("good", good), ("bad", features))}
+        {
+            e: compute_score("etran", {"features": f, "labels": labels})
+            for e, f in (("good", good), ("bad", features))
+        }
     )
     assert final == {"good": 1.0, "bad": 0.0}
 
@@ -298,15 +397,25 @@ def test_etran_invariances_and_edge_cases():
     features, labels = _case(22, 45, 6, 3)
     terms = etran(features, labels, svd_weight=1.0).values
     order = np.random.default_rng(4).permutation(45)
-    assert etran(features[order], labels[order], svd_weight=1.0).values == pytest.approx(terms, abs=1e-12)
-    assert etran(features, np.array([2, 0, 1])[labels], svd_weight=1.0).values == pytest.approx(terms, abs=1e-12)
-    assert etran(features, np.array([5, 9, 40])[labels], svd_weight=1.0).values == pytest.approx(terms, abs=1e-12)
-    assert lda_score(features + 3.0, labels) == pytest.approx(lda_score(features, labels), abs=1e-12)  # translation
+    assert etran(
+        features[order], labels[order], svd_weight=1.0
+    ).values == pytest.approx(terms, abs=1e-12)
+    assert etran(
+        features, np.array([2, 0, 1])[labels], svd_weight=1.0
+    ).values == pytest.approx(terms, abs=1e-12)
+    assert etran(
+        features, np.array([5, 9, 40])[labels], svd_weight=1.0
+    ).values == pytest.approx(terms, abs=1e-12)
+    assert lda_score(features + 3.0, labels) == pytest.approx(
+        lda_score(features, labels), abs=1e-12
+    )  # translation
     with pytest.raises(ValueError, match="at least 2 classes"):
         etran(features, np.zeros(45, dtype=int))
     with pytest.raises(ValueError, match="must be non-zero"):
         etran(features, labels, energy_weight=0.0, lda_weight=0.0)
-    with pytest.raises(ValueError, match="lda_covariance must be one of identity, shrunk"):
+    with pytest.raises(
+        ValueError, match="lda_covariance must be one of identity, shrunk"
+    ):
         etran(features, labels, lda_covariance="full")
     with pytest.raises(ValueError, match="svd_energy"):
         etran(features, labels, svd_energy=0.0)  # checked even with the term's weight 0
@@ -350,18 +459,25 @@ def _ncti_reference(features, labels, dims=64, variance_dims=32):
         white = (means - centre) @ whiten
         between = sum(p * np.outer(m, m) for p, m in zip(priors, white))
         values, vectors = np.linalg.eigh(between)
-        basis = vectors[:, ::-1][:, : min(len(classes) - 1, int(np.sum(values > 1e-8 * values.max())))]
+        basis = vectors[:, ::-1][
+            :, : min(len(classes) - 1, int(np.sum(values > 1e-8 * values.max())))
+        ]
         whitened = (z - centre) @ whiten
         projected = whitened @ basis
         logits = np.array(
-            [[w @ m - 0.5 * m @ m + math.log(p) for m, p in zip(white, priors)] for w in whitened]
+            [
+                [w @ m - 0.5 * m @ m + math.log(p) for m, p in zip(white, priors)]
+                for w in whitened
+            ]
         )
     else:
 
         def shrunk(points):
             c = points - points.mean(axis=0)
             scatter = c.T @ c / len(points)
-            return (1 - shrinkage) * scatter + shrinkage * np.trace(scatter) / k * np.eye(k)
+            return (1 - shrinkage) * scatter + shrinkage * np.trace(
+                scatter
+            ) / k * np.eye(k)
 
         within = sum(p * shrunk(z[labels == c]) for c, p in zip(classes, priors))
         values, vectors = scipy.linalg.eigh(shrunk(z) - within, within)
@@ -378,16 +494,26 @@ def _ncti_reference(features, labels, dims=64, variance_dims=32):
 
 # (seed, N, D, classes, scale): unit scale puts lambda at its floor (LDA without shrinkage),
 # a small scale gives a real shrinkage; D > dims, D < dims, and few-shot N < dims.
-NCTI_CASES = [(0, 300, 80, 6, 1.0), (1, 300, 80, 6, 0.1), (2, 90, 12, 3, 1.0), (3, 40, 100, 4, 0.05), (4, 40, 100, 4, 1.0)]
+NCTI_CASES = [
+    (0, 300, 80, 6, 1.0),
+    (1, 300, 80, 6, 0.1),
+    (2, 90, 12, 3, 1.0),
+    (3, 40, 100, 4, 0.05),
+    (4, 40, 100, 4, 1.0),
+]
 
 
-@pytest.mark.parametrize("case", NCTI_CASES, ids=lambda c: f"n{c[1]}-d{c[2]}-c{c[3]}-scale{c[4]}")
+@pytest.mark.parametrize(
+    "case", NCTI_CASES, ids=lambda c: f"n{c[1]}-d{c[2]}-c{c[3]}-scale{c[4]}"
+)
 def test_ncti_terms_match_a_transcription_of_the_released_code(case):
     seed, n, d, n_classes, scale = case
     features, labels = _case(seed, n, d, n_classes, scale=scale)
     terms = ncti(features, labels)
     assert terms.weights == {"seli": 1.0, "ncc": 1.0, "vc": -1.0}
-    assert terms.values == pytest.approx(_ncti_reference(features, labels), rel=1e-8, abs=1e-10)
+    assert terms.values == pytest.approx(
+        _ncti_reference(features, labels), rel=1e-8, abs=1e-10
+    )
 
 
 def test_ncti_shrunk_lda_is_scikit_learns_eigen_solver():
@@ -397,13 +523,17 @@ def test_ncti_shrunk_lda_is_scikit_learns_eigen_solver():
     z = u[:, :64] * s[:64]
     shrinkage = math.exp(-np.sum(s[:32] ** 2) / 299)
     assert shrinkage > 1e-10
-    model = LinearDiscriminantAnalysis(solver="eigen", shrinkage=shrinkage).fit(z, labels)
+    model = LinearDiscriminantAnalysis(solver="eigen", shrinkage=shrinkage).fit(
+        z, labels
+    )
     low = model.transform(z)
     probs = model.predict_proba(z)
     expected = {
         "seli": np.linalg.norm(low - low.mean(axis=0), ord="nuc"),
         "ncc": np.mean(probs[np.arange(300), labels]),
-        "vc": math.log(sum(np.linalg.norm(probs[labels == c], ord="nuc") for c in range(6))),
+        "vc": math.log(
+            sum(np.linalg.norm(probs[labels == c], ord="nuc") for c in range(6))
+        ),
     }
     assert ncti(features, labels).values == pytest.approx(expected, rel=1e-8)
 
@@ -414,19 +544,33 @@ def test_ncti_combination_across_the_zoo_and_invariances():
     order = np.random.default_rng(6).permutation(120)
     rotation, _ = np.linalg.qr(np.random.default_rng(7).standard_normal((20, 20)))
     assert ncti(features[order], labels[order]).values == pytest.approx(terms, rel=1e-9)
-    assert ncti(features, np.array([3, 1, 0, 2])[labels]).values == pytest.approx(terms, rel=1e-9)
-    assert ncti(features @ rotation + 2.0, labels).values == pytest.approx(terms, rel=1e-9)
+    assert ncti(features, np.array([3, 1, 0, 2])[labels]).values == pytest.approx(
+        terms, rel=1e-9
+    )
+    assert ncti(features @ rotation + 2.0, labels).values == pytest.approx(
+        terms, rel=1e-9
+    )
     # NCTI = ncc' + seli' - vc' over the zoo: with two experts each term scales to 0 or 1.
-    good = 5.0 * np.eye(4, 20)[labels] + np.random.default_rng(8).standard_normal((120, 20))
+    good = 5.0 * np.eye(4, 20)[labels] + np.random.default_rng(8).standard_normal(
+        (120, 20)
+    )
     raw = {"good": ncti(good, labels), "bad": ncti(features, labels)}
-    better = {t: raw["good"].values[t] > raw["bad"].values[t] for t in ("seli", "ncc", "vc")}
-    assert better == {"seli": True, "ncc": True, "vc": False}  # collapsed classes: smaller vc
+    better = {
+        t: raw["good"].values[t] > raw["bad"].values[t] for t in ("seli", "ncc", "vc")
+    }
+    assert better == {
+        "seli": True,
+        "ncc": True,
+        "vc": False,
+    }  # collapsed classes: smaller vc
     assert METHODS["ncti"].across_zoo(raw) == {"good": 2.0, "bad": -1.0}
 
 
 def test_ncti_edge_cases():
     features, labels = _case(9, 30, 8, 3)
-    assert all(math.isfinite(v) for v in ncti(features[:8], labels[:8]).values.values())  # N < dims, tiny classes
+    assert all(
+        math.isfinite(v) for v in ncti(features[:8], labels[:8]).values.values()
+    )  # N < dims, tiny classes
     with pytest.raises(ValueError, match="at least 2 classes"):
         ncti(features, np.zeros(30, dtype=int))
     with pytest.raises(ValueError, match="constant"):
@@ -482,7 +626,9 @@ def test_mean_rank_by_hand():
     assert combine_ranks({"only": raw["a"]}) == {"only": -1.0}
     nan = combine_ranks({**raw, "broken": math.nan})
     assert math.isnan(nan.pop("broken")) and nan == combine_ranks(raw)
-    last = combine_ranks({**raw, "d": MethodScores({"lfc_centered": math.nan, "logme": 9.0})})
+    last = combine_ranks(
+        {**raw, "d": MethodScores({"lfc_centered": math.nan, "logme": 9.0})}
+    )
     assert last["d"] == -(4 + 1) / 2  # NaN ranks last, 9.0 first
     with pytest.raises(ValueError, match="other methods"):
         combine_ranks({"a": raw["a"], "z": MethodScores({"logme": 1.0})})
@@ -490,28 +636,52 @@ def test_mean_rank_by_hand():
 
 def test_mean_rank_matches_ranking_each_method_by_hand():
     caches = _zoo_caches()
-    methods = ["lfc", "leep", "feature_metrics", "knn"]  # feature_metrics: ranked on its zoo-level score
-    raw = {cache["expert"]: compute_score("mean_rank", cache, {"methods": methods}) for cache in caches}
+    methods = [
+        "lfc",
+        "leep",
+        "feature_metrics",
+        "knn",
+    ]  # feature_metrics: ranked on its zoo-level score
+    raw = {
+        cache["expert"]: compute_score("mean_rank", cache, {"methods": methods})
+        for cache in caches
+    }
     assert combine_ranks(raw) == pytest.approx(_mean_rank_reference(caches, methods))
     default = {cache["expert"]: compute_score("mean_rank", cache) for cache in caches}
-    assert list(next(iter(default.values())).scores) == list(METHODS["mean_rank"].options["methods"])
-    assert combine_ranks(default) == pytest.approx(_mean_rank_reference(caches, METHODS["mean_rank"].options["methods"]))
+    assert list(next(iter(default.values())).scores) == list(
+        METHODS["mean_rank"].options["methods"]
+    )
+    assert combine_ranks(default) == pytest.approx(
+        _mean_rank_reference(caches, METHODS["mean_rank"].options["methods"])
+    )
 
 
 def test_mean_rank_through_score_zoo_ranks_each_zoo_on_its_own():
     caches = _zoo_caches(experts=5)
     names = [cache["expert"] for cache in caches]
     zoos = {"first": names[:3], "second": names[3:]}
-    rows = score_zoo(caches, ["mean_rank", "lfc"], {"mean_rank": {"methods": ["lfc", "logme"]}}, zoos=zoos)
+    rows = score_zoo(
+        caches,
+        ["mean_rank", "lfc"],
+        {"mean_rank": {"methods": ["lfc", "logme"]}},
+        zoos=zoos,
+    )
     scores = {row["expert"]: row["score"] for row in rows["mean_rank"]}
-    expected = {**_mean_rank_reference(caches[:3], ["lfc", "logme"]), **_mean_rank_reference(caches[3:], ["lfc", "logme"])}
+    expected = {
+        **_mean_rank_reference(caches[:3], ["lfc", "logme"]),
+        **_mean_rank_reference(caches[3:], ["lfc", "logme"]),
+    }
     assert scores == pytest.approx(expected)
     assert all(row["seconds"] >= 0 for row in rows["mean_rank"])
 
 
 def test_mean_rank_options():
     cache = _zoo_caches()[0]
-    with_options = compute_score("mean_rank", cache, {"methods": {"transrate": {"eps": 1e-3}, "knn": {"k": 3}, "nce": None}})
+    with_options = compute_score(
+        "mean_rank",
+        cache,
+        {"methods": {"transrate": {"eps": 1e-3}, "knn": {"k": 3}, "nce": None}},
+    )
     assert with_options.scores == pytest.approx({
         "transrate": compute_score("transrate", cache, {"eps": 1e-3}),
         "knn": compute_score("knn", cache, {"k": 3}),

@@ -32,7 +32,9 @@ def check_weights(weights: Mapping[str, object]) -> dict[str, float]:
     """The weights as floats; finite numbers, at least one of them non-zero, else ValueError naming it."""
     checked = {}
     for name, weight in weights.items():
-        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
+        if isinstance(weight, bool) or not isinstance(
+            weight, (int, float, np.integer, np.floating)
+        ):
             raise ValueError(f"{name} must be a number; got {weight!r}")
         if not math.isfinite(weight):
             raise ValueError(f"{name} must be finite; got {weight!r}")
@@ -52,16 +54,23 @@ def min_max_combination(raw: Mapping[str, ZooTerms | float]) -> dict[str, float]
     ``score_zoo(failures="nan")`` records) gets NaN and is left out of the
     minimum and maximum. Scores from different zoos are not comparable.
     """
-    terms = {expert: value for expert, value in raw.items() if isinstance(value, ZooTerms)}
+    terms = {
+        expert: value for expert, value in raw.items() if isinstance(value, ZooTerms)
+    }
     scores = {expert: math.nan for expert in raw}
     if not terms:
         return scores
     first = next(iter(terms.values()))
     for expert, value in terms.items():
         if dict(value.weights) != dict(first.weights):
-            raise ValueError(f"expert {expert!r} was scored with other terms or weights than the rest of the zoo")
+            raise ValueError(
+                f"expert {expert!r} was scored with other terms or weights than the rest of the zoo"
+            )
     names = list(first.weights)
-    table = np.array([[value.values[name] for name in names] for value in terms.values()], dtype=float)
+    table = np.array(
+        [[value.values[name] for name in names] for value in terms.values()],
+        dtype=float,
+    )
     if not np.isfinite(table).all():
         bad = list(terms)[int(np.flatnonzero(~np.isfinite(table).all(axis=1))[0])]
         raise ValueError(f"the terms of expert {bad!r} are not finite")

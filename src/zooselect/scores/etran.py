@@ -27,7 +27,9 @@ LDA_COVARIANCES = ("identity", "shrunk")
 
 def _check_share(value: object, name: str) -> float:
     """`value` as a float in (0, 1]; bools, strings and others refused naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
         raise ValueError(f"{name} must be a number in (0, 1]; got {value!r}")
     if not 0.0 < value <= 1.0:
         raise ValueError(f"{name} must be in (0, 1]; got {value!r}")
@@ -36,7 +38,9 @@ def _check_share(value: object, name: str) -> float:
 
 def _check_covariance(value: object) -> str:
     if value not in LDA_COVARIANCES:
-        raise ValueError(f"lda_covariance must be one of {', '.join(LDA_COVARIANCES)}; got {value!r}")
+        raise ValueError(
+            f"lda_covariance must be one of {', '.join(LDA_COVARIANCES)}; got {value!r}"
+        )
     return str(value)
 
 
@@ -65,11 +69,15 @@ def energy_score(features: np.ndarray, fraction: float = 0.005) -> float:
     from scipy.special import logsumexp  # lazy: keeps importing the registry light
 
     negative_energy = logsumexp(feats, axis=1)
-    count = max(1, math.floor(fraction * feats.shape[0] + 1e-9))  # 1e-9: 0.005 * 200 is 1, not 0.99...
+    count = max(
+        1, math.floor(fraction * feats.shape[0] + 1e-9)
+    )  # 1e-9: 0.005 * 200 is 1, not 0.99...
     return float(np.mean(np.partition(negative_energy, count - 1)[:count]))
 
 
-def lda_score(features: np.ndarray, labels: np.ndarray, covariance: str = "identity") -> float:
+def lda_score(
+    features: np.ndarray, labels: np.ndarray, covariance: str = "identity"
+) -> float:
     r"""S_cls: mean probability of the true class under a linear discriminant fitted on the images.
 
     p(c | x) = softmax_c(x^T A mu_c - 1/2 mu_c^T A mu_c + log pi_c), mu_c the
@@ -93,16 +101,22 @@ def lda_score(features: np.ndarray, labels: np.ndarray, covariance: str = "ident
     feats = check_features(features)
     labs = check_labels(labels, feats.shape[0])
     covariance = _check_covariance(covariance)
-    _, y, counts = present_classes(labs, "ETran", "with one class every probability is 1")
+    _, y, counts = present_classes(
+        labs, "ETran", "with one class every probability is 1"
+    )
     priors = counts / feats.shape[0]
     rows = np.arange(feats.shape[0])
     if covariance == "shrunk":
-        probabilities, _ = _fisher_probabilities(feats, y, priors, None, POWER_ITERATIONS, method="ETran")
+        probabilities, _ = _fisher_probabilities(
+            feats, y, priors, None, POWER_ITERATIONS, method="ETran"
+        )
         return float(np.mean(probabilities[rows, y]))
     means = np.zeros((counts.size, feats.shape[1]))
     np.add.at(means, y, feats)
     means /= counts[:, None]
-    logits = feats @ means.T - 0.5 * np.einsum("cd,cd->c", means, means) + np.log(priors)
+    logits = (
+        feats @ means.T - 0.5 * np.einsum("cd,cd->c", means, means) + np.log(priors)
+    )
     from scipy.special import softmax  # lazy: keeps importing the registry light
 
     return float(np.mean(softmax(logits, axis=1)[rows, y]))
@@ -128,7 +142,9 @@ def svd_score(features: np.ndarray, labels: np.ndarray, energy: float = 0.8) -> 
     feats = check_features(features)
     labs = check_labels(labels, feats.shape[0])
     energy = _check_share(energy, "svd_energy")
-    _, y, counts = present_classes(labs, "ETran", "one-hot labels of one class are constant")
+    _, y, counts = present_classes(
+        labs, "ETran", "one-hot labels of one class are constant"
+    )
     n, d = feats.shape
     onehot = np.zeros((n, counts.size))
     onehot[np.arange(n), y] = 1.0
@@ -149,7 +165,14 @@ def svd_score(features: np.ndarray, labels: np.ndarray, energy: float = 0.8) -> 
     squared, projected = squared[keep], projected[keep]
     residual = float(n)  # ||Y||_F^2: one 1 per row
     if squared.size:
-        rank = int(np.searchsorted(np.cumsum(squared) / squared.sum(), energy * (1 - 1e-12))) + 1
+        rank = (
+            int(
+                np.searchsorted(
+                    np.cumsum(squared) / squared.sum(), energy * (1 - 1e-12)
+                )
+            )
+            + 1
+        )
         residual -= float(np.sum(projected[: min(rank, squared.size)] ** 2))
     return -max(residual, 0.0) / (n * counts.size)
 
@@ -188,16 +211,24 @@ def etran(
     feats = check_features(features)
     labs = check_labels(labels, feats.shape[0])
     weights = check_weights(
-        {"energy_weight": energy_weight, "lda_weight": lda_weight, "svd_weight": svd_weight}
+        {
+            "energy_weight": energy_weight,
+            "lda_weight": lda_weight,
+            "svd_weight": svd_weight,
+        }
     )
     _check_share(energy_fraction, "energy_fraction")
     _check_covariance(lda_covariance)
     _check_share(svd_energy, "svd_energy")
-    present_classes(labs, "ETran", "with one class the classification terms say nothing")
+    present_classes(
+        labs, "ETran", "with one class the classification terms say nothing"
+    )
     terms = {
         "energy": lambda: energy_score(feats, energy_fraction),
         "lda": lambda: lda_score(feats, labs, lda_covariance),
         "svd": lambda: svd_score(feats, labs, svd_energy),
     }
-    chosen = {name: weights[f"{name}_weight"] for name in terms if weights[f"{name}_weight"]}
+    chosen = {
+        name: weights[f"{name}_weight"] for name in terms if weights[f"{name}_weight"]
+    }
     return ZooTerms(values={name: terms[name]() for name in chosen}, weights=chosen)

@@ -22,7 +22,9 @@ DISTANCES = ("cosine", "euclidean")
 _BLOCK_ELEMENTS = 1 << 22
 
 
-def _similarity_terms(feats: np.ndarray, distance: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _similarity_terms(
+    feats: np.ndarray, distance: str
+) -> tuple[np.ndarray, np.ndarray | None]:
     """What a block's similarities are computed from: points, and the euclidean offsets.
 
     For a row block A of `points`, the similarity A points^T (cosine, on
@@ -37,7 +39,9 @@ def _similarity_terms(feats: np.ndarray, distance: str) -> tuple[np.ndarray, np.
     return feats, np.einsum("ij,ij->i", feats, feats)
 
 
-def knn(features: np.ndarray, labels: np.ndarray, k: int = 20, distance: str = "cosine") -> float:
+def knn(
+    features: np.ndarray, labels: np.ndarray, k: int = 20, distance: str = "cosine"
+) -> float:
     r"""Leave-one-out k-NN accuracy: the fraction of images whose k nearest other images vote their class.
 
     For each target image i (N images, features x_i), its k nearest neighbours
@@ -80,8 +84,12 @@ def knn(features: np.ndarray, labels: np.ndarray, k: int = 20, distance: str = "
     labs = check_labels(labels, feats.shape[0])
     k = _check_int(k, "k", 1)
     if distance not in DISTANCES:
-        raise ValueError(f"distance must be one of {', '.join(DISTANCES)}; got {distance!r}")
-    _, y, counts = present_classes(labs, "k-NN", "every image would be classified correctly")
+        raise ValueError(
+            f"distance must be one of {', '.join(DISTANCES)}; got {distance!r}"
+        )
+    _, y, counts = present_classes(
+        labs, "k-NN", "every image would be classified correctly"
+    )
     n = feats.shape[0]
     n_classes = counts.size
     k = min(k, n - 1)
@@ -92,19 +100,26 @@ def knn(features: np.ndarray, labels: np.ndarray, k: int = 20, distance: str = "
     for start in range(0, n, block):
         rows = np.arange(start, min(start + block, n))
         local = np.arange(rows.size)
-        similar = points[rows] @ points.T  # in place from here: one B x N block at a time
+        similar = (
+            points[rows] @ points.T
+        )  # in place from here: one B x N block at a time
         if offsets is not None:
             similar *= 2.0
             similar -= offsets
         similar[local, rows] = -np.inf  # leave the image itself out
         nearest = np.argpartition(similar, n - k, axis=1)[:, n - k :]
         # The k neighbours nearest first, so that a tie goes to the nearest tied class.
-        order = np.argsort(-np.take_along_axis(similar, nearest, axis=1), axis=1, kind="stable")
+        order = np.argsort(
+            -np.take_along_axis(similar, nearest, axis=1), axis=1, kind="stable"
+        )
         voters = y[np.take_along_axis(nearest, order, axis=1)]
         votes = np.bincount(
-            np.repeat(local, k) * n_classes + voters.ravel(), minlength=rows.size * n_classes
+            np.repeat(local, k) * n_classes + voters.ravel(),
+            minlength=rows.size * n_classes,
         ).reshape(rows.size, n_classes)
-        tied = np.take_along_axis(votes, voters, axis=1) == votes.max(axis=1, keepdims=True)
+        tied = np.take_along_axis(votes, voters, axis=1) == votes.max(
+            axis=1, keepdims=True
+        )
         predicted = voters[local, np.argmax(tied, axis=1)]
         correct += int(np.count_nonzero(predicted == y[rows]))
     return correct / n

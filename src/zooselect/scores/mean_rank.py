@@ -34,7 +34,9 @@ class MethodScores:
     scores: Mapping[str, Any]
 
 
-def configured_methods(methods: Sequence[str] | Mapping[str, Mapping[str, Any] | None]) -> dict[str, dict]:
+def configured_methods(
+    methods: Sequence[str] | Mapping[str, Mapping[str, Any] | None],
+) -> dict[str, dict]:
     """The listed methods with their options: a list of names (defaults), or name -> options.
 
     Each must be registered, computable from a cache alone (features,
@@ -43,15 +45,25 @@ def configured_methods(methods: Sequence[str] | Mapping[str, Mapping[str, Any] |
     """
     from zooselect.scores import get_method  # the registry imports this module
 
-    if isinstance(methods, str) or not isinstance(methods, (Sequence, Mapping)) or not methods:
-        raise ValueError(f"methods must be a non-empty list of method names (or name -> options); got {methods!r}")
+    if (
+        isinstance(methods, str)
+        or not isinstance(methods, (Sequence, Mapping))
+        or not methods
+    ):
+        raise ValueError(
+            f"methods must be a non-empty list of method names (or name -> options); got {methods!r}"
+        )
     if isinstance(methods, Mapping):
         entries = list(methods.items())
     else:
         entries = [(name, None) for name in methods]
-        repeated = sorted({name for name in methods if list(methods).count(name) > 1}, key=str)
+        repeated = sorted(
+            {name for name in methods if list(methods).count(name) > 1}, key=str
+        )
         if repeated:
-            raise ValueError(f"method(s) {', '.join(map(repr, repeated))} listed twice in mean_rank's methods")
+            raise ValueError(
+                f"method(s) {', '.join(map(repr, repeated))} listed twice in mean_rank's methods"
+            )
     configured = {}
     for name, options in entries:
         method = get_method(name)  # unknown: ValueError listing the valid names
@@ -64,16 +76,23 @@ def configured_methods(methods: Sequence[str] | Mapping[str, Mapping[str, Any] |
                 f"{', '.join(INPUTS)}"
             )
         if options is not None and not isinstance(options, Mapping):
-            raise ValueError(f"the options of '{name}' in mean_rank's methods must be a mapping; got {options!r}")
+            raise ValueError(
+                f"the options of '{name}' in mean_rank's methods must be a mapping; got {options!r}"
+            )
         configured[name] = dict(options or {})
     return configured
 
 
 def check_mean_rank_options(options: Mapping[str, Any]) -> None:
     """A config's mean_rank options, checked before anything is scored: its methods and their option names."""
-    from zooselect.scores import check_option_names, get_method  # the registry imports this module
+    from zooselect.scores import (
+        check_option_names,
+        get_method,
+    )  # the registry imports this module
 
-    for name, method_options in configured_methods(options.get("methods", DEFAULT_METHODS)).items():
+    for name, method_options in configured_methods(
+        options.get("methods", DEFAULT_METHODS)
+    ).items():
         check_option_names(get_method(name), method_options)
 
 
@@ -112,7 +131,10 @@ def mean_rank(
 
     cache = {"features": features, "labels": labels, "probs": probs, "expert": expert}
     return MethodScores(
-        {name: compute_score(name, cache, options) for name, options in configured_methods(methods).items()}
+        {
+            name: compute_score(name, cache, options)
+            for name, options in configured_methods(methods).items()
+        }
     )
 
 
@@ -127,14 +149,20 @@ def combine_ranks(raw: Mapping[str, MethodScores | float]) -> dict[str, float]:
 
     from zooselect.scores import get_method  # the registry imports this module
 
-    scored = {expert: value for expert, value in raw.items() if isinstance(value, MethodScores)}
+    scored = {
+        expert: value
+        for expert, value in raw.items()
+        if isinstance(value, MethodScores)
+    }
     final = {expert: math.nan for expert in raw}
     if not scored:
         return final
     names = list(next(iter(scored.values())).scores)
     for expert, value in scored.items():
         if list(value.scores) != names:
-            raise ValueError(f"expert {expert!r} was scored with other methods than the rest of the zoo")
+            raise ValueError(
+                f"expert {expert!r} was scored with other methods than the rest of the zoo"
+            )
     experts = list(scored)
     ranks = np.zeros((len(experts), len(names)))
     for column, name in enumerate(names):
@@ -143,6 +171,10 @@ def combine_ranks(raw: Mapping[str, MethodScores | float]) -> dict[str, float]:
         if zoo_step is not None:
             values = zoo_step(values)
         scores = np.array([float(values[expert]) for expert in experts])
-        ranks[:, column] = rankdata(-np.where(np.isnan(scores), -np.inf, scores), method="average")
-    final.update({expert: -float(value) for expert, value in zip(experts, ranks.mean(axis=1))})
+        ranks[:, column] = rankdata(
+            -np.where(np.isnan(scores), -np.inf, scores), method="average"
+        )
+    final.update(
+        {expert: -float(value) for expert, value in zip(experts, ranks.mean(axis=1))}
+    )
     return final

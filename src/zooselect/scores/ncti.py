@@ -54,19 +54,31 @@ def _lda_svd(
     n, _ = x.shape
     n_classes = priors.size
     if n <= n_classes:
-        raise ValueError("NCTI needs more images than classes (its LDA's pooled covariance is undefined)")
+        raise ValueError(
+            "NCTI needs more images than classes (its LDA's pooled covariance is undefined)"
+        )
     deviations = x - means[y]
     spread = deviations.std(axis=0)
     spread[spread == 0] = 1.0
-    _, singular, right = np.linalg.svd(deviations / spread / math.sqrt(n - n_classes), full_matrices=False)
+    _, singular, right = np.linalg.svd(
+        deviations / spread / math.sqrt(n - n_classes), full_matrices=False
+    )
     rank = int(np.count_nonzero(singular > SVD_TOLERANCE))
     if rank == 0:
-        raise ValueError("NCTI is undefined: the features have no within-class variation")
+        raise ValueError(
+            "NCTI is undefined: the features have no within-class variation"
+        )
     whiten = (right[:rank] / spread).T / singular[:rank]
     centre = priors @ means
-    between = (np.sqrt(n * priors / max(n_classes - 1, 1))[:, None] * (means - centre)) @ whiten
+    between = (
+        np.sqrt(n * priors / max(n_classes - 1, 1))[:, None] * (means - centre)
+    ) @ whiten
     _, singular, right = np.linalg.svd(between, full_matrices=False)
-    rank = int(np.count_nonzero(singular > SVD_TOLERANCE * singular[0])) if singular[0] > 0 else 0
+    rank = (
+        int(np.count_nonzero(singular > SVD_TOLERANCE * singular[0]))
+        if singular[0] > 0
+        else 0
+    )
     scalings = whiten @ right[:rank].T
     projected = (x - centre) @ scalings
     centres = (means - centre) @ scalings
@@ -75,7 +87,11 @@ def _lda_svd(
 
 
 def _lda_eigen(
-    x: np.ndarray, y: np.ndarray, means: np.ndarray, priors: np.ndarray, shrinkage: float
+    x: np.ndarray,
+    y: np.ndarray,
+    means: np.ndarray,
+    priors: np.ndarray,
+    shrinkage: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """LDA with shrinkage as scikit-learn's eigen solver computes it: (projected features, probabilities).
 
@@ -93,20 +109,30 @@ def _lda_eigen(
     def shrunk(points: np.ndarray) -> np.ndarray:
         centred = points - points.mean(axis=0)
         scatter = centred.T @ centred / points.shape[0]
-        return (1.0 - shrinkage) * scatter + shrinkage * np.trace(scatter) / k * np.eye(k)
+        return (1.0 - shrinkage) * scatter + shrinkage * np.trace(scatter) / k * np.eye(
+            k
+        )
 
     within = sum(priors[c] * shrunk(x[y == c]) for c in range(priors.size))
     if not np.trace(within) > 0:
-        raise ValueError("NCTI is undefined: the features have no within-class variation")
+        raise ValueError(
+            "NCTI is undefined: the features have no within-class variation"
+        )
     count = min(priors.size - 1, k)
-    _, vectors = linalg.eigh(shrunk(x) - within, within, subset_by_index=[k - count, k - 1])
+    _, vectors = linalg.eigh(
+        shrunk(x) - within, within, subset_by_index=[k - count, k - 1]
+    )
     projected = x @ vectors[:, ::-1]
-    weights = linalg.solve(within, means.T, assume_a="pos")  # S_W^-1 mu_c, one column per class
+    weights = linalg.solve(
+        within, means.T, assume_a="pos"
+    )  # S_W^-1 mu_c, one column per class
     logits = x @ weights - 0.5 * np.einsum("cd,dc->c", means, weights) + np.log(priors)
     return projected, _softmax(logits)
 
 
-def ncti(features: np.ndarray, labels: np.ndarray, dims: int = 64, variance_dims: int = 32) -> ZooTerms:
+def ncti(
+    features: np.ndarray, labels: np.ndarray, dims: int = 64, variance_dims: int = 32
+) -> ZooTerms:
     r"""NCTI's three per-expert terms; the final score is S_ncc' + S_seli' - S_vc' across the zoo.
 
     As the authors' released code computes them, for N target images of C classes:
@@ -149,7 +175,9 @@ def ncti(features: np.ndarray, labels: np.ndarray, dims: int = 64, variance_dims
     labs = check_labels(labels, feats.shape[0])
     dims = _check_int(dims, "dims", 1)
     variance_dims = _check_int(variance_dims, "variance_dims", 1)
-    _, y, counts = present_classes(labs, "NCTI", "with one class there is nothing to collapse onto")
+    _, y, counts = present_classes(
+        labs, "NCTI", "with one class there is nothing to collapse onto"
+    )
     reduced = principal_component_scores(feats, dims)
     if reduced.shape[1] == 0:
         raise ValueError("NCTI is undefined: the features are constant")
@@ -165,7 +193,18 @@ def ncti(features: np.ndarray, labels: np.ndarray, dims: int = 64, variance_dims
     else:
         projected, probabilities = _lda_eigen(reduced, y, means, priors, shrinkage)
 
-    seli = float(np.linalg.norm(projected - projected.mean(axis=0), ord="nuc")) if projected.size else 0.0
+    seli = (
+        float(np.linalg.norm(projected - projected.mean(axis=0), ord="nuc"))
+        if projected.size
+        else 0.0
+    )
     ncc = float(np.mean(probabilities[np.arange(n), y]))
-    vc = math.log(sum(float(np.linalg.norm(probabilities[y == c], ord="nuc")) for c in range(counts.size)))
-    return ZooTerms(values={"seli": seli, "ncc": ncc, "vc": vc}, weights=dict(TERM_WEIGHTS))
+    vc = math.log(
+        sum(
+            float(np.linalg.norm(probabilities[y == c], ord="nuc"))
+            for c in range(counts.size)
+        )
+    )
+    return ZooTerms(
+        values={"seli": seli, "ncc": ncc, "vc": vc}, weights=dict(TERM_WEIGHTS)
+    )

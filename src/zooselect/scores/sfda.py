@@ -239,7 +239,9 @@ def _self_challenged_score(
     return float(np.mean(challenged[rows, y]))
 
 
-def sfda_single_softmax(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
+def sfda_single_softmax(
+    features: np.ndarray, labels: np.ndarray, seed: int = 0
+) -> float:
     r"""SFDA as we read the paper: ConfMix mixes with the true-class probability itself.
 
     Registered as ``sfda_single_softmax``; ``sfda`` is the released code's
