@@ -52,6 +52,8 @@ def test_default_config_is_accepted_and_has_twelve_experts():
         (lambda c: c["zoo"].update(baseline="resnet-imagenet"), r"zoo.baseline: unknown expert 'resnet-imagenet'; valid experts: .*resnet-generic"),
         (lambda c: c["methods"].update(magic={}), r"methods: unknown method 'magic'; valid methods: .*lfc"),
         (lambda c: c["methods"].update(random={"sed": 1}), r"methods.random: unknown option 'sed'; valid options: seed"),
+        (lambda c: c["methods"].update(mean_rank={"methods": ["lfc", "rsa"]}), r"methods.mean_rank: method 'rsa' needs probe_features"),
+        (lambda c: c["methods"].update(mean_rank={"methods": {"knn": {"K": 5}}}), r"methods.mean_rank: unknown option\(s\) 'K' for method 'knn'; valid options: distance, k"),
         (lambda c: c["regimes"].append("10shot"), r"finetune.epochs: no epochs given for regime\(s\) 10shot"),
         (lambda c: c["selection"].update(images_per_class=10), r"stability: regime\(s\) 20shot need more images per class than the selection pool has"),
     ],

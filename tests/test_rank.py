@@ -17,8 +17,8 @@ from _rank_helpers import CLASSES, make_image_folder, pack_tar, sha256, write_lo
 from zooselect.cache import read_cache
 from zooselect.data import build_dataset
 from zooselect.models import load_checkpoint
-from zooselect.rank import RankOptions, TargetSpec, format_table, parse_target, rank
-from zooselect.scores import compute_score
+from zooselect.rank import RankOptions, TargetSpec, format_table, parse_target, rank, ranking_table
+from zooselect.scores import METHODS, compute_score
 from zooselect.seeding import derive_seed
 from zooselect.data.stream import Images
 from zooselect.extraction import predict
@@ -214,7 +214,7 @@ def test_lgc_needs_experts_with_a_last_convolution(tmp_path, folder):
     [
         (("rsa",), "method 'rsa' needs a probe network"),
         (("domain_similarity",), "method 'domain_similarity' needs each expert's source training data"),
-        (("lfc", "lfcc"), "unknown method 'lfcc'; valid methods: domain_similarity, feature_metrics"),
+        (("lfc", "lfcc"), "unknown method 'lfcc'; valid methods: domain_similarity, etran, feature_metrics"),
         (("lfc", "lfc"), "listed twice"),
     ],
 )
@@ -223,6 +223,37 @@ def test_methods_that_cannot_run_are_refused_first(tmp_path, folder, methods, me
     with pytest.raises(ValueError, match=message):
         rank(parse_target(str(folder)), entries, tmp_path / "out", RankOptions(methods=methods, **QUIET))
     assert not (tmp_path / "out").exists()
+
+
+def test_the_methods_added_since_2022_rank_a_zoo_as_the_benchmark_scores_it(tmp_path, folder):
+    entries = read_zoo(write_local_zoo(tmp_path / "zoo"))
+    methods = ("mean_rank", "knn", "etran", "ncti", "sfda", "sfda_single_softmax")
+    out = tmp_path / "out"
+    table = rank(parse_target(str(folder)), entries, out, RankOptions(methods=methods, **QUIET))
+    assert list(table.columns) == ["rank", "expert", "source", *methods, "cache_seconds"]  # one mean_rank column
+    assert table["mean_rank"].is_monotonic_decreasing and np.isfinite(table[list(methods)]).all().all()
+    caches = [read_cache(out / "caches" / f"{e.name}.h5") for e in entries]
+    for method in methods:
+        scores = pd.read_csv(out / "scores" / f"{method}.csv").set_index("expert")["score"]
+        raw = {cache["expert"]: compute_score(method, cache) for cache in caches}
+        zoo_step = METHODS[method].across_zoo
+        expected = zoo_step(raw) if zoo_step else raw
+        assert scores.to_dict() == pytest.approx(expected, rel=1e-6)
+
+
+def test_ranking_table_with_the_mean_rank_method_keeps_one_mean_rank_column():
+    rows = {
+        "lfc": [{"expert": "a", "score": 0.5}, {"expert": "b", "score": 0.5}, {"expert": "c", "score": 0.1}],
+        "mean_rank": [{"expert": "a", "score": -2.0}, {"expert": "b", "score": -1.0}, {"expert": "c", "score": -3.0}],
+    }
+    labels = {"a": "A", "b": "B", "c": "C"}
+    table = ranking_table(rows, labels)
+    assert list(table.columns) == ["rank", "expert", "source", "lfc", "mean_rank"]
+    assert list(table["expert"]) == ["b", "a", "c"]  # lfc ties a and b; the average rank puts b first
+    assert list(table["mean_rank"]) == [-1.0, -2.0, -3.0]  # the method's scores, not an average of ranks
+    without = ranking_table({"lfc": rows["lfc"]}, labels)
+    assert list(without.columns) == ["rank", "expert", "source", "lfc", "mean_rank"]
+    assert list(without["mean_rank"]) == [1.5, 1.5, 3.0]
 
 
 # --- bad input ----------------------------------------------------------------------------

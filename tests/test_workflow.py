@@ -244,7 +244,7 @@ def test_paper_configuration_plans_the_paper_benchmark(tmp_path):
         "extract_cache": 30 * 47,
         "finetune_expert": 30 * 47,
         "train_probe": 30,
-        "score_experts": 30 * 17,
+        "score_experts": 30 * 22,  # one job per (task, method): 22 methods
         "score_stability": 8 * 3,
         "stability_summary": 1,
         "aggregate": 1,
@@ -252,5 +252,5 @@ def test_paper_configuration_plans_the_paper_benchmark(tmp_path):
         "figures": 1,
         "zoo_figures": 2,
         "all": 1,
-        "total": 3495 + 8 * 3 + 1,
+        "total": 3645 + 8 * 3 + 1,
     }

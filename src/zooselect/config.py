@@ -95,6 +95,11 @@ def check_config(config: Mapping[str, Any]) -> None:
                     f"methods.{method}: unknown option '{option}'; valid options: "
                     f"{_choices(valid) or '(none)'}"
                 )
+        if METHODS[method].check_options is not None:
+            try:
+                METHODS[method].check_options(options)
+            except ValueError as error:
+                raise ConfigError(f"methods.{method}: {error}") from None
 
     report_method = config.get("report", {}).get("method", "lfc")
     if report_method not in config["methods"]:

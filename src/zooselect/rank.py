@@ -20,7 +20,9 @@ top-ranked experts with the benchmark's loop
 - ``rank.json``: what was run (target, zoo, methods, sizes, seconds).
 
 The ranking is ordered by the first method's score (larger is better);
-``mean_rank`` averages each expert's rank under every method.
+``mean_rank`` averages each expert's rank under every method (unless the
+method ``mean_rank`` is selected: its column, of the same name, is that
+method's score).
 """
 
 from __future__ import annotations
@@ -257,7 +259,9 @@ def score_caches(
 def ranking_table(
     rows_by_method: dict[str, list[dict[str, Any]]], labels: dict[str, str]
 ) -> "pd.DataFrame":  # noqa: F821
-    """One row per expert, best first by the first method; each method's score and ``mean_rank``."""
+    """One row per expert, best first by the first method; each method's score and ``mean_rank``
+    (the average rank over the methods, which breaks ties; left out when the method ``mean_rank``
+    is one of them, its own column having that name)."""
     import pandas as pd
 
     methods = list(rows_by_method)
@@ -267,8 +271,12 @@ def ranking_table(
         scores = {row["expert"]: row["score"] for row in rows_by_method[name]}
         table[name] = [scores[e] for e in table["expert"]]
     ranks = table[methods].rank(ascending=False, method="average", na_option="bottom")
-    table["mean_rank"] = ranks.mean(axis=1)
-    table = table.sort_values([methods[0], "mean_rank"], ascending=[False, True], na_position="last", kind="stable")
+    table["_average_rank"] = ranks.mean(axis=1)
+    table = table.sort_values([methods[0], "_average_rank"], ascending=[False, True], na_position="last", kind="stable")
+    # The method mean_rank has its own column of that name: the average then only breaks ties.
+    average = table.pop("_average_rank")
+    if "mean_rank" not in methods:
+        table["mean_rank"] = average
     table.insert(0, "rank", range(1, len(table) + 1))
     return table.reset_index(drop=True)
 

@@ -16,13 +16,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zooselect.scores._zoo import ZooTerms, min_max_combination
 from zooselect.scores.domain_similarity import domain_similarity
+from zooselect.scores.etran import etran
 from zooselect.scores.feature_metrics import combine_across_zoo, sparsity_metrics
 from zooselect.scores.gbc import gbc
 from zooselect.scores.hscore import hscore, hscore_regularized
+from zooselect.scores.knn import knn
 from zooselect.scores.leep import leep
 from zooselect.scores.lgc import lgc
 from zooselect.scores.logme import logme
+from zooselect.scores.mean_rank import DEFAULT_METHODS as MEAN_RANK_METHODS
+from zooselect.scores.mean_rank import check_mean_rank_options, combine_ranks, mean_rank
+from zooselect.scores.ncti import ncti
 from zooselect.scores.nce import nce
 from zooselect.scores.nleep import nleep
 from zooselect.scores.parameter_count import parameter_count_score
@@ -30,7 +36,7 @@ from zooselect.scores.parc import parc
 from zooselect.scores.lfc import lfc, lfc_centered, lfc_pairwise
 from zooselect.scores.random_baseline import random_score
 from zooselect.scores.rsa import rsa
-from zooselect.scores.sfda import sfda
+from zooselect.scores.sfda import sfda, sfda_single_softmax
 from zooselect.scores.source_accuracy import source_accuracy_score
 from zooselect.scores.transrate import transrate
 
@@ -71,6 +77,9 @@ class Method:
     across_zoo: for methods whose final score compares experts with each other
         (Feature Metrics z-scores across the zoo): maps every expert's raw
         ``func`` value to its final score. None for per-expert scores.
+    check_options: for options whose values can be checked before any cache
+        exists (mean_rank's list of methods): called with a config's options,
+        raises ValueError naming the problem. None: checked when scoring.
     """
 
     name: str
@@ -79,6 +88,7 @@ class Method:
     options: dict = field(default_factory=dict)
     summary: str = ""
     across_zoo: Callable[[dict[str, Any]], dict[str, float]] | None = None
+    check_options: Callable[[Mapping[str, Any]], None] | None = None
 
 
 METHODS: dict[str, Method] = {}
@@ -113,6 +123,17 @@ def get_method(name: str) -> Method:
         ) from None
 
 
+def check_option_names(method: Method, options: Mapping[str, Any]) -> None:
+    """Raise ValueError naming any of `options` that `method` does not have, and its valid options."""
+    unknown = sorted(set(options) - set(method.options))
+    if unknown:
+        valid = ", ".join(sorted(method.options)) or "none"
+        raise ValueError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for method "
+            f"'{method.name}'; valid options: {valid}"
+        )
+
+
 def compute_score(
     name: str, cache: Mapping[str, Any], options: Mapping[str, Any] | None = None
 ) -> float:
@@ -128,13 +149,7 @@ def compute_score(
     """
     method = get_method(name)
     options = dict(options or {})
-    unknown = sorted(set(options) - set(method.options))
-    if unknown:
-        valid = ", ".join(sorted(method.options)) or "none"
-        raise ValueError(
-            f"unknown option(s) {', '.join(map(repr, unknown))} for method "
-            f"'{method.name}'; valid options: {valid}"
-        )
+    check_option_names(method, options)
     missing = [key for key in method.inputs if key not in cache]
     if missing:
         raise ValueError(
@@ -304,7 +319,69 @@ register(
         inputs=("features", "labels"),
         options={},
         summary="mean true-class probability of regularised Fisher discriminant analysis "
-        "after ConfMix self-challenge (Shao et al. 2022)",
+        "after ConfMix self-challenge, as the authors' released code computes it "
+        "(Shao et al. 2022)",
+    )
+)
+register(
+    Method(
+        name="sfda_single_softmax",
+        func=sfda_single_softmax,
+        inputs=("features", "labels"),
+        options={},
+        summary="SFDA with ConfMix weighted by the true-class probability itself "
+        "(our reading; the released code softmaxes twice) and the exact sigma_max",
+    )
+)
+register(
+    Method(
+        name="knn",
+        func=knn,
+        inputs=("features", "labels"),
+        options={"k": 20, "distance": "cosine"},
+        summary="leave-one-out accuracy of a k-nearest-neighbour vote on the expert's "
+        "features (Sorkhei et al. 2025)",
+    )
+)
+register(
+    Method(
+        name="etran",
+        func=etran,
+        inputs=("features", "labels"),
+        options={
+            "energy_weight": 0.15,
+            "lda_weight": 0.85,
+            "svd_weight": 0.0,
+            "energy_fraction": 0.005,
+            "lda_covariance": "identity",
+            "svd_energy": 0.8,
+        },
+        summary="energy of the features as logits and LDA true-class probability, each "
+        "min-max scaled across the zoo and weighted 0.15/0.85 (Gholami et al. 2023)",
+        across_zoo=min_max_combination,
+    )
+)
+register(
+    Method(
+        name="ncti",
+        func=ncti,
+        inputs=("features", "labels"),
+        options={"dims": 64, "variance_dims": 32},
+        summary="neural-collapse index: LDA class spread and true-class probability minus "
+        "within-class prediction rank, min-max scaled across the zoo (Wang et al. 2023)",
+        across_zoo=min_max_combination,
+    )
+)
+register(
+    Method(
+        name="mean_rank",
+        func=mean_rank,
+        inputs=("features", "labels", "probs", "expert"),
+        options={"methods": MEAN_RANK_METHODS},
+        summary="minus each expert's average rank in the zoo over the listed methods "
+        "(default: five cheap closed-form scores of different families)",
+        across_zoo=combine_ranks,
+        check_options=check_mean_rank_options,
     )
 )
 register(
@@ -345,17 +422,24 @@ __all__ = [
     "METHODS",
     "Method",
     "compute_score",
+    "ZooTerms",
+    "check_option_names",
     "domain_similarity",
+    "etran",
     "gbc",
     "hscore",
     "hscore_regularized",
     "get_method",
+    "knn",
     "leep",
     "lfc",
     "lfc_centered",
     "lfc_pairwise",
     "lgc",
     "logme",
+    "mean_rank",
+    "min_max_combination",
+    "ncti",
     "nce",
     "nleep",
     "parameter_count_score",
@@ -364,6 +448,7 @@ __all__ = [
     "register",
     "rsa",
     "sfda",
+    "sfda_single_softmax",
     "source_accuracy_score",
     "transrate",
 ]

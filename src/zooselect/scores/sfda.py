@@ -1,11 +1,20 @@
-"""SFDA, Self-challenging Fisher Discriminant Analysis (a later-work method).
+"""SFDA, Self-challenging Fisher Discriminant Analysis (a later-work method), in two readings.
 
 Reference: W. Shao, X. Zhao, Y. Ge, Z. Zhang, L. Yang, X. Wang, Y. Shan,
 P. Luo. "Not All Models Are Equal: Predicting Model Transferability in a
-Self-challenging Fisher Space", ECCV 2022.
+Self-challenging Fisher Space", ECCV 2022. Released code: TencentARC/SFDA,
+``metrics.py`` (``SFDA_Score``) and ``utils.py`` (``iterative_A``).
 
-Where the paper leaves a detail open, the choice made here is stated in
-`sfda`'s docstring. Never reads files.
+- `sfda` computes the score as the authors' released code does (the method
+  the field compares against): the class probabilities are softmaxed a
+  second time before ConfMix, the shrinkage comes from a 3-step power
+  iteration, and the mixed features are rounded to the input's float type.
+- `sfda_single_softmax` is our earlier reading of the paper's text: ConfMix
+  mixes with the true-class probability itself, and the largest eigenvalue
+  is exact. Kept as its own method so that the benchmark judges both (see
+  its docstring for why it may be the better score).
+
+Both are written from the algorithm, not copied. Never reads files.
 """
 
 from __future__ import annotations
@@ -21,6 +30,9 @@ SHRINKAGE_RATE = 5.0
 # when S_W is singular (N <= D) and lambda underflows; as the authors' code.
 # (S~_W's smallest eigenvalue is then >= 1e-10 * tr(S_W) / D.)
 MIN_SHRINKAGE = 1e-10
+# The released code estimates sigma_max(S_W) with this many power-iteration
+# steps (each two products with S_W), started from S_W's row sums.
+POWER_ITERATIONS = 3
 
 
 def _within_class_eigen(
@@ -47,17 +59,51 @@ def _within_class_eigen(
     return eigenvalues, vectors
 
 
+def _power_estimate(deviations: np.ndarray, steps: int) -> float | None:
+    """The released code's estimate of sigma_max(S_W), S_W = deviations^T deviations / N.
+
+    Start from x = S_W 1 (the row sums); `steps` times: y = S_W x / ||S_W x||,
+    x = S_W y / ||S_W y||; return x^T S_W y. Products with S_W are formed as
+    deviations^T (deviations v) / N, never the D x D matrix. None where the
+    iteration breaks down (a zero vector: S_W 1 = 0, where the released code
+    divides by zero and returns NaN).
+    """
+    n = deviations.shape[0]
+
+    def times_within(v: np.ndarray) -> np.ndarray:
+        return deviations.T @ (deviations @ v) / n
+
+    x = times_within(np.ones(deviations.shape[1]))
+    y = x
+    for _ in range(steps):
+        product = times_within(x)
+        norm = float(np.linalg.norm(product))
+        if not norm > 0:
+            return None
+        y = product / norm
+        product = times_within(y)
+        norm = float(np.linalg.norm(product))
+        if not norm > 0:
+            return None
+        x = product / norm
+    return float(x @ times_within(y))
+
+
 def _fisher_probabilities(
     x: np.ndarray,
     y: np.ndarray,
     priors: np.ndarray,
     shrinkage: float | None,
+    power_steps: int = 0,
+    method: str = "SFDA",
 ) -> tuple[np.ndarray, float]:
     """Class probabilities (N x C) of regularised FDA fitted and applied on x; and lambda.
 
     S_W = sum_c pi_c Cov_c (maximum-likelihood class covariances), regularised
     to (1 - lambda) S_W + lambda m I, m = tr(S_W) / D, with
-    lambda = exp(-a sigma_max(S_W)) unless `shrinkage` is given. The logits are
+    lambda = max(exp(-a sigma_max(S_W)), MIN_SHRINKAGE) unless `shrinkage` is
+    given; sigma_max is exact, or the released code's power-iteration estimate
+    when `power_steps` > 0 (exact where that iteration breaks down). The logits are
     the Fisher-space discriminants, which equal
     x^T S~^-1 mu_c - 1/2 mu_c^T S~^-1 mu_c + log pi_c (see `sfda`).
     """
@@ -66,16 +112,18 @@ def _fisher_probabilities(
     means = np.zeros((n_classes, x.shape[1]))
     np.add.at(means, y, x)
     means /= counts[:, None]
-    eigenvalues, vectors = _within_class_eigen(x - means[y])
+    deviations = x - means[y]
+    eigenvalues, vectors = _within_class_eigen(deviations)
     if eigenvalues.size == 0:
         raise ValueError(
-            "SFDA is undefined: the features have no within-class variation "
+            f"{method} is undefined: the features have no within-class variation "
             "(constant features, or every class a single image or copies of one)"
         )
     if shrinkage is None:
-        shrinkage = max(
-            float(np.exp(-SHRINKAGE_RATE * eigenvalues.max())), MIN_SHRINKAGE
-        )
+        largest = _power_estimate(deviations, power_steps) if power_steps else None
+        if largest is None:
+            largest = float(eigenvalues.max())
+        shrinkage = max(float(np.exp(-SHRINKAGE_RATE * largest)), MIN_SHRINKAGE)
     target = float(eigenvalues.sum()) / x.shape[1]  # m = tr(S_W) / D
     # S~^-1 applied to the class means (D x C): on the span of V the eigenvalues
     # are (1 - lambda) s + lambda m; on its orthogonal complement S_W is 0 and
@@ -92,7 +140,118 @@ def _fisher_probabilities(
 
 
 def sfda(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
-    r"""SFDA: mean probability of the true class in a self-challenged, regularised Fisher space.
+    r"""SFDA as the authors' released code computes it (TencentARC/SFDA, ``SFDA_Score``).
+
+    With x_i (D,) the expert's feature of target image i (N images), y_i its
+    class among the C classes present, pi_c = n_c / N, mu_c the class means:
+
+    1. Within-class scatter S_W = sum_c pi_c Cov_c, Cov_c the maximum-likelihood
+       covariance of class c (= (1/N) sum_i (x_i - mu_{y_i})(x_i - mu_{y_i})^T).
+    2. Shrinkage lambda = max(exp(-5 sigma), 1e-10), sigma the code's estimate
+       of the largest eigenvalue of S_W: 3 power-iteration steps started from
+       S_W's row sums (`_power_estimate`; where that iteration meets a zero
+       vector, and the code would return NaN, the exact eigenvalue is used).
+       S~_W = (1 - lambda) S_W + lambda m I, m = tr(S_W) / D.
+    3. Probabilities p(c | x) = softmax_c(x^T S~_W^-1 mu_c - 1/2 mu_c^T S~_W^-1 mu_c
+       + log pi_c). The code solves the generalised eigenproblem of a shrunk
+       between-class scatter against S~_W and keeps all D eigenvectors U
+       (U^T S~_W U = I), so its coefficients mu_c U U^T equal mu_c S~_W^-1:
+       this is what is computed, from the eigenvectors of S_W (exact where
+       S_W is singular and the code's Cholesky factorisation of S~_W loses
+       precision).
+    4. A second softmax over those probabilities, q_i = exp(p_i) / sum_c exp(p(c | x_i)),
+       p_i = p(y_i | x_i) (the code's "soften the probability").
+    5. ConfMix: x^_i = q_i x_i + (1 - q_i) mu-bar_{-y_i}, mu-bar_{-c} the
+       unweighted average of the other classes' means of the original features.
+       The code writes x^ into the feature array, so features of a float type
+       narrower than float64 (float32 caches) are rounded to that type here
+       too; float64 and integer features are mixed in float64.
+    6. Steps 1 and 3 on x^, with the lambda of step 2 kept.
+    7. SFDA = (1/N) sum_i p^(y_i | x^_i).
+
+    Departures from the code: class ids need not be 0..C-1 (the code indexes
+    its probability columns by the raw label); integer features are mixed in
+    float64 (the code's in-place write would truncate the mixture to
+    integers); the caller's array is not modified; nothing is printed; and
+    where S_W is singular (N <= D) S~_W^-1 is applied exactly, so values there
+    may differ from the code's in the digits its ill-conditioned
+    factorisation gets wrong. With N > D the two agree to rounding (the
+    tests check 1e-10 against a transcription of the code).
+
+    The value depends on the scale of the features through lambda (see
+    `sfda_single_softmax` on when it saturates), and it is deterministic.
+
+    Parameters
+    ----------
+    features : (N, D) array
+        Penultimate-layer features of the target images under one expert.
+    labels : (N,) integer array
+        Target class ids; at least 2 classes present.
+    seed : int
+        Accepted for interface stability and ignored (no randomness).
+
+    Returns
+    -------
+    float in (0, 1]; larger means "fine-tune this expert".
+
+    Raises
+    ------
+    ValueError
+        On bad shapes, NaN/inf features, non-integer labels, fewer than 2
+        classes, or no within-class variation at all.
+    """
+    return _self_challenged_score(features, labels, seed, released=True)
+
+
+def _self_challenged_score(
+    features: np.ndarray, labels: np.ndarray, seed: int, released: bool
+) -> float:
+    """The SFDA steps shared by both readings; `released` selects the code's."""
+    feats = check_features(features)
+    labs = check_labels(labels, feats.shape[0])
+    _check_int(seed, "seed", 0)
+    _, y, counts = present_classes(
+        labs, "SFDA", "with one class every probability is 1 and the score says nothing"
+    )
+    n_classes = counts.size
+    n = feats.shape[0]
+    priors = counts / n
+    rows = np.arange(n)
+
+    probabilities, shrinkage = _fisher_probabilities(
+        feats, y, priors, None, POWER_ITERATIONS if released else 0
+    )
+    if released:
+        from scipy import special  # lazy: keeps importing the registry light
+
+        probabilities = special.softmax(probabilities, axis=1)
+    confidence = probabilities[rows, y][:, None]
+    means = np.zeros((n_classes, feats.shape[1]))
+    np.add.at(means, y, feats)
+    means /= counts[:, None]
+    others = (means.sum(axis=0, keepdims=True) - means) / (n_classes - 1)
+    mixed = confidence * feats + (1.0 - confidence) * others[y]
+    dtype = np.asarray(features).dtype
+    if released and dtype.kind == "f" and dtype.itemsize < 8:
+        mixed = mixed.astype(dtype).astype(np.float64)
+
+    challenged, _ = _fisher_probabilities(mixed, y, priors, shrinkage)
+    return float(np.mean(challenged[rows, y]))
+
+
+def sfda_single_softmax(
+    features: np.ndarray, labels: np.ndarray, seed: int = 0
+) -> float:
+    r"""SFDA as we read the paper: ConfMix mixes with the true-class probability itself.
+
+    Registered as ``sfda_single_softmax``; ``sfda`` is the released code's
+    computation. Why this reading is kept beside it: mixing with the
+    classifier's confidence in the true class lets a confidently classified
+    image stay where it is, while the released code's second softmax caps the
+    coefficient at e / (e + C - 1) (0.23 for 10 classes, 0.027 for 100), so
+    its challenge pulls every image most of the way to the other classes and
+    its strength depends on the number of classes more than on the features.
+    Which of the two predicts fine-tuning better is for the benchmark to say.
 
     With x_i (D,) the expert's feature of target image i (N images), y_i its
     class among the C classes present, pi_c = n_c / N, mu_c the class means:
@@ -127,7 +286,7 @@ def sfda(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
     7. SFDA = (1/N) sum_i p^(y_i | x^_i), no log (the paper's mean probability).
 
     Our reading, where the paper leaves details open and where the authors'
-    released code differs from the paper's description:
+    released code (which `sfda` follows) differs from the paper's description:
     - Shrinkage target: the paper writes (1 - lambda) S_W + lambda I. Read
       literally, I carries no units, so the score would depend on the scale
       of the features through the target as well as through lambda: when
@@ -180,24 +339,4 @@ def sfda(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
         every class a single image or identical images): S_W = 0 and the
         Fisher space is undefined.
     """
-    feats = check_features(features)
-    labs = check_labels(labels, feats.shape[0])
-    _check_int(seed, "seed", 0)
-    _, y, counts = present_classes(
-        labs, "SFDA", "with one class every probability is 1 and the score says nothing"
-    )
-    n_classes = counts.size
-    n = feats.shape[0]
-    priors = counts / n
-    rows = np.arange(n)
-
-    probabilities, shrinkage = _fisher_probabilities(feats, y, priors, None)
-    confidence = probabilities[rows, y][:, None]
-    means = np.zeros((n_classes, feats.shape[1]))
-    np.add.at(means, y, feats)
-    means /= counts[:, None]
-    others = (means.sum(axis=0, keepdims=True) - means) / (n_classes - 1)
-    mixed = confidence * feats + (1.0 - confidence) * others[y]
-
-    challenged, _ = _fisher_probabilities(mixed, y, priors, shrinkage)
-    return float(np.mean(challenged[rows, y]))
+    return _self_challenged_score(features, labels, seed, released=False)
