@@ -238,7 +238,7 @@ def test_the_methods_added_since_2022_rank_a_zoo_as_the_benchmark_scores_it(tmp_
         raw = {cache["expert"]: compute_score(method, cache) for cache in caches}
         zoo_step = METHODS[method].across_zoo
         expected = zoo_step(raw) if zoo_step else raw
-        assert scores.to_dict() == pytest.approx(expected, rel=1e-6)
+        assert scores.to_dict() == pytest.approx(expected, rel=1e-5)  # score CSVs keep 6 significant digits
 
 
 def test_ranking_table_with_the_mean_rank_method_keeps_one_mean_rank_column():

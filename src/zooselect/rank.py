@@ -201,6 +201,7 @@ def _cache_spec(
             "seed": options.seed,
             "gradient_dim": gradient_dim,
             "gradient_ridge": options.gradient_ridge if gradient_dim else None,
+            "cache_format": 2,  # 2: streamed extraction, with the expert's attributes
         },
         sort_keys=True,
     )
@@ -223,6 +224,7 @@ def extract_expert_cache(
 
     from .cache import write_cache
     from .extraction import cache_attrs, extract
+    from .models.expert_attributes import expert_attributes
 
     model = expert.model.to(memory_format=torch.channels_last)
     extraction = extract(
@@ -235,7 +237,7 @@ def extract_expert_cache(
         labels=extraction.labels,
         indices=extraction.indices,
         gradients=extraction.gradients,
-        attrs=cache_attrs(extraction, **attrs),
+        attrs=cache_attrs(extraction, **attrs, **expert_attributes(expert.model, expert.info)),
     )
 
 
@@ -359,10 +361,6 @@ def resolve_device(name: str) -> "torch.device":  # noqa: F821
     return device
 
 
-def _parameters(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def _finetune(
     expert: LoadedExpert, dataset, target: TargetSpec, options: RankOptions, out: Path
 ) -> list[dict[str, Any]]:
@@ -412,6 +410,7 @@ def rank(
     from .data import build_dataset
     from .data.stream import Images
     from .io import write_csv, write_json, write_rows
+    from .models.expert_attributes import parameter_count
     from .runtime import Stopwatch
     from .seeding import derive_seed
 
@@ -440,7 +439,7 @@ def rank(
                 f"'{entry.name}' ({entry.label()}) does not provide; leave lgc out"
             )
         inputs[entry.name], infos[entry.name] = expert.inputs, expert.info
-        size = _parameters(expert.model)
+        size = parameter_count(expert.model)
         loaded[entry.name] = expert if kept + size <= _KEEP_PARAMETERS else None  # else reloaded later
         kept += size if loaded[entry.name] else 0
         log.info("%s: %s, input %s", entry.name, entry.label(), expert.inputs.describe())

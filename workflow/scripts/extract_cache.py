@@ -16,6 +16,7 @@ from zooselect.experts import merge_sources
 from zooselect.extraction import cache_attrs, extract, source_class_means
 from zooselect.io import read_json
 from zooselect.models import checkpoint_input, load_checkpoint
+from zooselect.models.expert_attributes import expert_attributes
 from zooselect.runtime import Stopwatch, job_device, loader_workers, start_job
 from zooselect.seeding import derive_seed
 
@@ -26,6 +27,7 @@ workers = loader_workers(snakemake)
 model, info = load_checkpoint(snakemake.input.checkpoint)
 model = model.to(device=job_device(), memory_format=torch.channels_last)
 spec = checkpoint_input(info)
+attributes = expert_attributes(model, info)  # what the target-agnostic baselines score
 datasets = {}  # each target's dataset is read once per job
 caches = snakemake.output.caches  # one path (a task's job) or a list (an expert's job)
 caches = [caches] if isinstance(caches, str) else list(caches)
@@ -67,6 +69,7 @@ for task, dataset_path, split_path, output in zip(
             gradient_dim=params.gradient_dim,
             gradient_ridge=params.gradient_ridge,
             input=spec.describe(),
+            **attributes,
         ),
     )
     log.info(
