@@ -16,7 +16,7 @@ if BY_EXPERT:
             "results/benchmarks/cache/{expert}.tsv"
         conda:
             "../envs/zooselect.yaml"
-        threads: 1
+        threads: config["jobs"]["threads"]
         resources:
             gpu=1,
             mem_mb=16000,
@@ -45,7 +45,7 @@ else:
             "results/benchmarks/cache/{target}/{regime}/{expert}.tsv"
         conda:
             "../envs/zooselect.yaml"
-        threads: 1
+        threads: config["jobs"]["threads"]
         resources:
             gpu=1,
             mem_mb=16000,
@@ -71,7 +71,7 @@ else:
             "results/benchmarks/source_means/{expert}.tsv"
         conda:
             "../envs/zooselect.yaml"
-        threads: 1
+        threads: config["jobs"]["threads"]
         resources:
             gpu=1,
             mem_mb=16000,
@@ -97,7 +97,7 @@ rule train_probe:
         "results/benchmarks/probes/{target}/{regime}.tsv"
     conda:
         "../envs/zooselect.yaml"
-    threads: 1
+    threads: config["jobs"]["threads"]
     resources:
         gpu=1,
         mem_mb=16000,

@@ -22,7 +22,7 @@ rule train_generic_expert:
     priority: 10
     conda:
         "../envs/zooselect.yaml"
-    threads: 1
+    threads: config["jobs"]["threads"]
     resources:
         gpu=1,
         mem_mb=64000,
@@ -50,7 +50,7 @@ rule train_expert:
     priority: 5
     conda:
         "../envs/zooselect.yaml"
-    threads: 1
+    threads: config["jobs"]["threads"]
     resources:
         gpu=1,
         mem_mb=32000,
@@ -82,7 +82,7 @@ rule train_multidomain_expert:
     priority: 10
     conda:
         "../envs/zooselect.yaml"
-    threads: 1
+    threads: config["jobs"]["threads"]
     resources:
         gpu=1,
         mem_mb=32000,
@@ -112,7 +112,7 @@ rule train_shared_expert:
     priority: 10
     conda:
         "../envs/zooselect.yaml"
-    threads: 1
+    threads: config["jobs"]["threads"]
     resources:
         gpu=1,
         mem_mb=32000,

@@ -16,7 +16,7 @@ if BY_EXPERT:
             "results/benchmarks/finetune/{expert}.tsv"
         conda:
             "../envs/zooselect.yaml"
-        threads: 1
+        threads: config["jobs"]["threads"]
         resources:
             gpu=1,
             mem_mb=16000,
@@ -46,7 +46,7 @@ else:
             "results/benchmarks/finetune/{target}/{regime}/{expert}.tsv"
         conda:
             "../envs/zooselect.yaml"
-        threads: 1
+        threads: config["jobs"]["threads"]
         resources:
             gpu=1,
             mem_mb=16000,
