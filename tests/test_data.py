@@ -17,7 +17,6 @@ from zooselect.data import (
     load_dataset,
     sample_per_class,
     save_dataset,
-    standardize,
 )
 from zooselect.data.dataset import stratified_subsample
 from zooselect.data.glyphs import usable_fonts
@@ -194,6 +193,15 @@ def test_sample_per_class_caps_and_keeps_small_classes_whole():
 
 
 # --- standardisation ------------------------------------------------------------------
+
+
+def standardize(x: np.ndarray) -> np.ndarray:
+    """The benchmark experts' preparation of packed uint8 (N, H, W, 3) images: float (N, 3, H, W)."""
+    import torch
+
+    from zooselect.models.inputs import BENCHMARK_INPUT
+
+    return BENCHMARK_INPUT.eval_transform()(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
 
 
 def test_standardize_per_image_mean_zero_std_one():

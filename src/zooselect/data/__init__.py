@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .dataset import Dataset, StreamedDataset, load_dataset, save_dataset, standardize
+from .dataset import Dataset, StreamedDataset, load_dataset, save_dataset
 from .files import csv_manifest, imagefolder, url_archive
 from .glyphs import font_glyphs
 from .packaged import mnist, sklearn_digits
@@ -45,7 +45,6 @@ __all__ = [
     "load_dataset",
     "sample_per_class",
     "save_dataset",
-    "standardize",
 ]
 
 log = logging.getLogger(__name__)

@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 IMAGE_SIZE = 32
 """Side of every image the builders produce, in pixels."""
 
-STD_FLOOR = 1.0 / 255.0
-"""Smallest standard deviation :func:`standardize` divides by (one grey level on the 0..1 scale)."""
 
 _ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -249,25 +247,6 @@ def load_dataset(path: str | os.PathLike) -> Dataset | StreamedDataset:
         except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
             raise ValueError(f"cannot read dataset file {path}: {e}") from e
     return Dataset(**arrays, classes=classes)
-
-
-def standardize(x: np.ndarray) -> np.ndarray:
-    """Per-image standardisation: uint8 (N, H, W, 3) -> float32 (N, 3, H, W).
-
-    Each image is scaled to [0, 1], then its own mean over all pixels and
-    channels is subtracted and the result divided by ``max(std, STD_FLOOR)``,
-    so a constant image maps to zeros instead of dividing by zero. Without
-    this, experts on the glyph and shape sources stayed at chance (see
-    EMBEDDED.md).
-    """
-    x = np.asarray(x)
-    if x.ndim != 4 or x.shape[-1] != 3:
-        raise ValueError(f"standardize expects images of shape (N, H, W, 3), got {x.shape}")
-    xf = x.astype(np.float32) / np.float32(255.0)
-    mean = xf.mean(axis=(1, 2, 3), keepdims=True)
-    std = xf.std(axis=(1, 2, 3), keepdims=True)
-    out = (xf - mean) / np.maximum(std, np.float32(STD_FLOOR))
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
 # --- helpers shared by the builders -------------------------------------------------

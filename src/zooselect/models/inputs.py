@@ -113,9 +113,10 @@ def standardize_images(x: torch.Tensor) -> torch.Tensor:
     stayed at chance (EMBEDDED.md).
     """
     dims = (-3, -2, -1)
-    mean = x.mean(dim=dims, keepdim=True)
-    std = x.std(dim=dims, keepdim=True, correction=0)
-    return (x - mean) / std.clamp_min(STD_FLOOR)
+    wide = x.double()  # float64 sums: a constant image's mean is then exactly its value
+    mean = wide.mean(dim=dims, keepdim=True)
+    std = wide.std(dim=dims, keepdim=True, correction=0)
+    return ((x - mean.float()) / std.float().clamp_min(STD_FLOOR)).to(x.dtype)
 
 
 class ResizeShorter:
