@@ -12,10 +12,14 @@ resident memory:
   weights at 224 px (resize 256, centre crop 224) on K images per class;
 - ``finetune``: one fine-tuning epoch of that ResNet-18 on
   ``--finetune-images`` training images (random resized crop and flip);
-- ``loader``: the DataLoader with ``--workers`` workers streaming the
-  extraction's images through the eval transform, without a network,
-  against the bare decode-and-resize rate of the same files in the same
-  number of plain processes (``multiprocessing.Pool``): the machine's limit.
+- ``loader``: the DataLoader with ``--workers`` workers streaming
+  ``--rate-images`` training images as the extraction reads them (decode,
+  resize, centre crop, as uint8), without a network, against ``decode``:
+  the bare decode-resize-normalise rate of the same files in the same
+  number of plain processes (``multiprocessing.Pool``), the machine's limit;
+  ``loader_normalised`` adds the float conversion and normalisation that a
+  job does to each batch on its device (here, the CPU it shares with the
+  workers; on a GPU node, the GPU).
   Also each decoder's single-process rate (PIL, PIL with JPEG draft mode,
   ``torchvision.io.decode_jpeg``).
 
@@ -136,14 +140,15 @@ def _phase(name: str, folder: Path, manifest: Path, args: argparse.Namespace) ->
             len(dataset.y_train), min(args.rate_images, len(dataset.y_train)), replace=False
         )
     )
-    if name == "loader":
+    if name in ("loader", "loader_normalised"):
         from zooselect.data.stream import batches, in_order
 
         sample = Images(dataset.source("train"), rate_sample)
-        transform = spec.eval_transform()
+        transform, finish = spec.loading(packed=False)
+        finish = finish if name == "loader_normalised" else None  # on a GPU it runs there
         start = time.perf_counter()
         n = sum(len(y) for _, y, _ in batches(sample.source, in_order(sample.indices, 64), transform,
-                                               workers=args.workers, draft=spec.resize))  # fmt: skip
+                                               workers=args.workers, draft=spec.resize, finish=finish))  # fmt: skip
         return {"seconds": time.perf_counter() - start, "images": n}
     if name == "decode":
         paths = [str(dataset.train.paths[i]) for i in rate_sample]
@@ -155,9 +160,12 @@ def _phase(name: str, folder: Path, manifest: Path, args: argparse.Namespace) ->
             rates[decoder] = min(1000, len(paths)) / (time.perf_counter() - start)
         start = time.perf_counter()
         with multiprocessing.Pool(args.workers) as pool:
-            pool.starmap(_decode_and_resize, [(p, spec, "pil_draft") for p in paths], chunksize=16)
+            pool.starmap(_decode_only, [(p, spec, "pil_draft") for p in paths], chunksize=16)
         return {"seconds": time.perf_counter() - start, "images": len(paths), "decoders": rates}
     raise ValueError(name)
+
+
+_TRANSFORMS: dict = {}
 
 
 def _decode_and_resize(path: str, spec, decoder: str):
@@ -166,14 +174,21 @@ def _decode_and_resize(path: str, spec, decoder: str):
 
     from zooselect.data.stream import decode_image
 
-    torch.set_num_threads(1)
+    if spec not in _TRANSFORMS:  # once per process, as a loader worker does
+        torch.set_num_threads(1)
+        _TRANSFORMS[spec] = spec.eval_transform()
     if decoder == "torchvision_io":
         from torchvision.io import decode_jpeg, read_file
 
         image = decode_jpeg(read_file(path))
     else:
         image = decode_image(path, spec.resize if decoder == "pil_draft" else None)
-    return spec.eval_transform()(image)
+    return _TRANSFORMS[spec](image)
+
+
+def _decode_only(path: str, spec, decoder: str) -> None:
+    """The bare rate: decode and resize, hand nothing back (the loader also ships each batch)."""
+    _decode_and_resize(path, spec, decoder)
 
 
 def _tree_memory(pid: int) -> tuple[int, int]:
@@ -216,6 +231,16 @@ def run_phase(name: str, folder: Path, manifest: Path, args: argparse.Namespace)
     return result
 
 
+def _numbers(row: dict) -> dict:
+    """A row read back from the CSV, its figures as numbers again."""
+    out = {k: v for k, v in row.items() if v != ""}
+    out["dataset_images"] = int(out["dataset_images"])
+    for key in ("seconds", "images", "images_per_second", "peak_rss_mib", "peak_pss_mib"):
+        if key in out:
+            out[key] = float(out[key])
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -231,7 +256,9 @@ def main() -> None:
     parser.add_argument("--rate-images", type=int, default=4000, help="images the loader and decoder rates read")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--phases", nargs="+", default=["prepare", "decode", "loader", "extract", "finetune"])
+    parser.add_argument(
+        "--phases", nargs="+", default=["prepare", "decode", "loader", "loader_normalised", "extract", "finetune"]
+    )
     parser.add_argument("--root", type=Path, default=Path("/tmp/zooselect-scale"))
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -256,6 +283,14 @@ def main() -> None:
                 row["decoders"] = json.dumps({k: round(v, 1) for k, v in decoders.items()})
             rows.append(row)
             print(json.dumps(row), flush=True)
+    # Rows of phases not re-run this time are kept from the file's previous run.
+    previous = RESULTS / "data_scale.csv"
+    if previous.exists():
+        with open(previous, newline="") as f:
+            done = {(int(r["dataset_images"]), r["phase"]) for r in rows}
+            kept = [_numbers(r) for r in csv.DictReader(f) if (int(r["dataset_images"]), r["phase"]) not in done]
+        rows = kept + rows
+        rows.sort(key=lambda r: (int(r["dataset_images"]), args.phases.index(r["phase"]) if r["phase"] in args.phases else -1))
     columns = ["dataset_images", "phase", "seconds", "images", "images_per_second", "peak_rss_mib", "peak_pss_mib",
                "decoders"]  # fmt: skip
     with open(RESULTS / "data_scale.csv", "w", newline="") as f:
@@ -270,10 +305,11 @@ def main() -> None:
                 print(f"{phase}: {key} {large[key]:.0f} at {max(args.sizes)} images vs {small[key]:.0f} at "
                       f"{min(args.sizes)} ({large[key] / small[key] - 1:+.1%})")  # fmt: skip
     for size in args.sizes:
-        if (size, "loader") in by and (size, "decode") in by:
-            ratio = by[size, "loader"]["images_per_second"] / by[size, "decode"]["images_per_second"]
-            print(f"{size}: loader {by[size, 'loader']['images_per_second']:.0f} img/s = {ratio:.0%} "
-                  f"of the bare decode-and-resize rate {by[size, 'decode']['images_per_second']:.0f} img/s")  # fmt: skip
+        for loader in ("loader", "loader_normalised"):
+            if (size, loader) in by and (size, "decode") in by:
+                ratio = by[size, loader]["images_per_second"] / by[size, "decode"]["images_per_second"]
+                print(f"{size}: {loader} {by[size, loader]['images_per_second']:.0f} img/s = {ratio:.0%} "
+                      f"of the bare decode-and-resize rate {by[size, 'decode']['images_per_second']:.0f} img/s")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -36,9 +36,9 @@ GRADIENT_BATCH = 64
 
 
 def _stream(images: Images, spec: InputSpec, device: torch.device, workers: int, batch_size: int):
-    return batches(
-        images.source, in_order(images.indices, batch_size), spec.eval_transform(), device, workers, draft=spec.resize
-    )
+    transform, finish = spec.loading(images.source.packed)
+    plan = in_order(images.indices, batch_size)
+    return batches(images.source, plan, transform, device, workers, draft=spec.resize, finish=finish)
 
 
 @torch.no_grad()

@@ -360,7 +360,7 @@ def train(
     optimiser, scheduler = _optimiser(model, schedule)
     packed = all(s.source.packed for s in sets)
     augment = schedule.augment and not packed
-    transform = spec.train_transform() if augment else spec.eval_transform()
+    transform, finish = spec.loading(packed, augment)
     shift = schedule.max_shift if schedule.augment and packed else 0  # the embedded 32-px images
     losses: list[float] = []
     first_step, seconds_before = 0, 0.0
@@ -377,7 +377,7 @@ def train(
             log.info("%s: resuming from step %d of %d (%s)", description, first_step, schedule.steps, resume.path)
         resume.started()
     sampler = _StepSampler(plan, [s.indices for s in sets], first_step, schedule.steps, seed)
-    stream = batches([s.source for s in sets], sampler, transform, device, workers, random=augment)
+    stream = batches([s.source for s in sets], sampler, transform, device, workers, random=augment, finish=finish)
     start = time.perf_counter()
     progress = tqdm(
         range(first_step, schedule.steps),

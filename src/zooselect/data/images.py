@@ -34,6 +34,7 @@ IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionB
 """What PIL raises for a file that is not a whole image."""
 READ_THREADS = max(1, min(4, os.cpu_count() or 1))
 """Images checked at once while a dataset is prepared."""
+CHECK_CHUNK = 1024
 SPLITS = ("train", "test")
 
 
@@ -117,22 +118,24 @@ def _check_all(
         except IMAGE_ERRORS as error:
             return None, error
 
+    bar = tqdm(total=len(files), desc="checking images", file=sys.stderr, mininterval=10, disable=not progress)
+    # A chunk at a time, so the pending work (one future per image) does not grow with the dataset.
     with ThreadPoolExecutor(max(1, threads)) as pool:  # PIL decodes without holding the GIL
-        results = pool.map(check, files)
-        for f, (result, error) in tqdm(
-            zip(files, results), total=len(files), desc="checking images", file=sys.stderr,
-            mininterval=10, disable=not progress,
-        ):  # fmt: skip
-            if error is not None:
-                if on_bad_image == "error":
-                    raise ValueError(
-                        f"cannot read image {f.path}: {error} (option on_bad_image: skip skips such files)"
-                    )
-                log.warning("skipping unreadable image %s: %s", f.path, error)
-                continue
-            kept.append(f)
-            sizes.append(result[0])
-            digests.append(result[1])
+        for start in range(0, len(files), CHECK_CHUNK):
+            chunk = files[start : start + CHECK_CHUNK]
+            for f, (result, error) in zip(chunk, pool.map(check, chunk)):
+                if error is not None:
+                    if on_bad_image == "error":
+                        raise ValueError(
+                            f"cannot read image {f.path}: {error} (option on_bad_image: skip skips such files)"
+                        )
+                    log.warning("skipping unreadable image %s: %s", f.path, error)
+                    continue
+                kept.append(f)
+                sizes.append(result[0])
+                digests.append(result[1])
+            bar.update(len(chunk))
+    bar.close()
     if len(kept) < len(files):
         log.warning("skipped %d of %d images that could not be read", len(files) - len(kept), len(files))
     return kept, sizes, digests

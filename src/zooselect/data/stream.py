@@ -319,6 +319,7 @@ def batches(
     workers: int = 0,
     draft: int | None = None,
     random: bool = False,
+    finish: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
     """(images, labels, source number) for each batch of ``plan``, on ``device``, in plan order.
 
@@ -327,6 +328,8 @@ def batches(
     this process (and transformed as one tensor unless the transform is
     ``random``); other sources by ``workers`` DataLoader processes. A
     ``random`` transform runs for each image under the seed its item carries.
+    ``finish`` runs on each batch once it is on ``device`` (e.g. the float
+    conversion and normalisation of uint8 images the workers cropped).
     """
     sources = [sources] if isinstance(sources, ImageSource) else list(sources)
     device = torch.device(device)
@@ -342,7 +345,10 @@ def batches(
     )
     cuda = device.type == "cuda"
     for images, labels, source_id in loader:
-        images = images.to(device, non_blocking=cuda).contiguous(memory_format=torch.channels_last)
+        images = images.to(device, non_blocking=cuda)
+        if finish is not None:
+            images = finish(images)
+        images = images.contiguous(memory_format=torch.channels_last)
         yield images, labels.to(device, non_blocking=cuda), source_id
 
 

@@ -66,32 +66,44 @@ class InputSpec:
         how = "per-image standardisation" if self.standardized else f"mean {self.mean}, std {self.std}"
         return f"resize {self.resize}, crop {self.size}, {self.interpolation}, {how}"
 
-    def eval_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """uint8 (3, H, W) or (N, 3, H, W) images -> float (…, 3, size, size): resize the shorter
-        side to ``resize``, crop the centre, normalise (``torchvision.transforms.v2``)."""
-        return v2.Compose(
-            [
-                ResizeShorter(self.resize, self.interpolation),
-                v2.CenterCrop(self.size),
-                v2.ToDtype(torch.float32, scale=True),
-                self._normalise(),
-            ]
-        )
+    def eval_geometry(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """uint8 (3, H, W) or (N, 3, H, W) -> uint8 (…, 3, size, size): resize the shorter side to
+        ``resize``, crop the centre (``torchvision.transforms.v2``)."""
+        return v2.Compose([ResizeShorter(self.resize, self.interpolation), v2.CenterCrop(self.size)])
 
-    def train_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The standard augmentation at this input size: a random resized crop and a horizontal
-        flip, then the same normalisation (random: run it under a seeded generator)."""
+    def train_geometry(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The standard augmentation at this input size, on uint8: a random resized crop and a
+        horizontal flip (random: run it under a seeded generator)."""
         return v2.Compose(
             [
                 v2.RandomResizedCrop(self.size, interpolation=_INTERPOLATION[self.interpolation], antialias=True),
                 v2.RandomHorizontalFlip(),
-                v2.ToDtype(torch.float32, scale=True),
-                self._normalise(),
             ]
         )
 
-    def _normalise(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        return standardize_images if self.standardized else v2.Normalize(self.mean, self.std)
+    def normalise(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """uint8 -> float on the 0..1 scale, normalised by mean/std or per image."""
+        return Normalise(self.mean, self.std)
+
+    def eval_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Extraction and testing: ``eval_geometry`` then ``normalise``."""
+        return v2.Compose([self.eval_geometry(), self.normalise()])
+
+    def train_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Training at real resolution: ``train_geometry`` then ``normalise``."""
+        return v2.Compose([self.train_geometry(), self.normalise()])
+
+    def loading(self, packed: bool, augment: bool = False) -> tuple[Callable, Callable | None]:
+        """(per-image transform, per-batch finish) for :func:`zooselect.data.stream.batches`.
+
+        Packed arrays are transformed whole in the job's process (no finish).
+        Images from disk are resized and cropped (or augmented) as uint8 by
+        the loader's workers, a quarter of the bytes of float images to ship
+        to the job, which converts and normalises each batch on its device.
+        """
+        if packed:
+            return (self.train_transform() if augment else self.eval_transform()), None
+        return (self.train_geometry() if augment else self.eval_geometry()), self.normalise()
 
 
 _INTERPOLATION = {
@@ -117,6 +129,36 @@ def standardize_images(x: torch.Tensor) -> torch.Tensor:
     mean = wide.mean(dim=dims, keepdim=True)
     std = wide.std(dim=dims, keepdim=True, correction=0)
     return ((x - mean.float()) / std.float().clamp_min(STD_FLOOR)).to(x.dtype)
+
+
+class Normalise:
+    """uint8 images (…, 3, H, W) -> float, normalised by ``mean``/``std`` (on the 0..1 scale) or,
+    without them, each image by its own mean and std.
+
+    What ``v2.ToDtype(float32, scale=True)`` then ``v2.Normalize`` compute
+    (to float rounding), in one conversion and two in-place passes, on a
+    batch made channels-last while it is still uint8: 1.6x faster on the
+    CPU, where it runs in the job's own process once per batch.
+    """
+
+    def __init__(self, mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> None:
+        self.standardized = mean is None
+        if not self.standardized:
+            mean_, std_ = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+            self.scale, self.shift = 1.0 / (255.0 * std_), mean_ / std_
+        self._on: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.uint8:
+            raise TypeError(f"expected uint8 images, got {x.dtype}")
+        if x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.standardized:
+            return standardize_images(x.float().div_(255.0))
+        if x.device not in self._on:
+            self._on[x.device] = (self.scale.to(x.device), self.shift.to(x.device))
+        scale, shift = self._on[x.device]
+        return x.float().mul_(scale).sub_(shift)
 
 
 class ResizeShorter:
