@@ -69,7 +69,9 @@ def test_summary_has_a_row_per_target_regime_method_and_mean_rows(workdir):
     summary = pd.read_csv(workdir / "results" / "summary.csv")
     columns = ["zoo", "target", "regime", "method", "spearman", "pearson", "kendall", "weighted_tau",
                "top1_gain", "top3_gain", "best_gain", "regret_at_3", "trials_to_best", "selection_seconds",
-               "topk_finetune_seconds", "brute_force_seconds", "ground_truth"]
+               "topk_finetune_seconds", "brute_force_seconds", "selection_topk_share", "forward_seconds",
+               "gradient_seconds", "probe_seconds", "source_means_seconds", "scoring_seconds",
+               "selection_overhead_seconds", "ground_truth"]
     assert list(summary.columns) == columns
     assert (summary.ground_truth == "finetune").all()
     per_target = summary[summary.target != "mean"]
@@ -77,6 +79,17 @@ def test_summary_has_a_row_per_target_regime_method_and_mean_rows(workdir):
     assert set(summary.zoo) == {"single_domain", "multi_domain"}
     assert len(summary[summary.target == "mean"]) == 2 * 2 * len(METHODS)
     assert (summary.brute_force_seconds > 0).all() and (summary.selection_seconds > 0).all()
+    # Each method is charged what it reads (zooselect.costs), the job start beside it.
+    parts = ["forward_seconds", "gradient_seconds", "probe_seconds", "source_means_seconds", "scoring_seconds"]
+    assert (summary[parts].sum(axis=1) - summary.selection_seconds).abs().max() < 1e-9
+    assert (summary.selection_overhead_seconds > 0).all()
+    by_method = per_target.groupby("method")[parts].sum()
+    assert (by_method.loc["random", parts[:-1]] == 0).all()  # random reads no cache: its scoring only
+    assert (by_method.loc["lgc", ["forward_seconds", "gradient_seconds"]] > 0).all()
+    assert by_method.loc["lfc", "gradient_seconds"] == 0 and by_method.loc["rsa", "probe_seconds"] > 0
+    assert by_method.loc["domain_similarity", "source_means_seconds"] > 0
+    share = (per_target.selection_seconds + per_target.topk_finetune_seconds) / per_target.brute_force_seconds
+    assert (share - per_target.selection_topk_share).abs().max() < 1e-12
     assert (summary.best_gain >= summary.top1_gain - 1e-12).all()
 
 
