@@ -98,6 +98,7 @@ def get_final_outputs():
         "results/tables/source_accuracy.csv",
         "results/tables/multidomain_accuracy.csv",
         "results/tables/runtime.csv",
+        "results/tables/runtime_ratios.csv",
         "results/figures/finetune_gains.png",
         "results/figures/accuracy_vs_shots.png",
         *expand("results/figures/{zoo}/topk_gain.png", zoo=get_zoos()),

@@ -202,8 +202,16 @@ def test_figures_runtime_table_and_report(workdir):
     for png in figures.rglob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runtime = pd.read_csv(workdir / "results" / "tables" / "runtime.csv")
-    assert list(runtime.columns) == ["regime", "method", "brute_force_seconds", "topk_finetune_seconds", "selection_seconds"]
+    assert list(runtime.columns) == [
+        "zoo", "regime", "method", "brute_force_seconds", "topk_finetune_seconds", "selection_seconds",
+        "forward_seconds", "gradient_seconds", "probe_seconds", "source_means_seconds", "scoring_seconds",
+        "selection_overhead_seconds", "selection_share", "selection_topk_share",
+    ]
     assert (runtime.topk_finetune_seconds <= runtime.brute_force_seconds + 1e-9).all()
+    ratios = pd.read_csv(workdir / "results" / "tables" / "runtime_ratios.csv")
+    assert list(ratios.columns[:3]) == ["zoo", "regime", "method"] and len(ratios) == len(runtime)
+    lfc = ratios[(ratios.method == "lfc")]
+    assert (lfc.selection_vs_lfc == 1.0).all() and (lfc[lfc.regime == "full"].paper_selection_share > 0).all()
     result = snakemake(workdir, "--report", "results/report.html")
     assert result.returncode == 0, result.stderr[-4000:]
     report = (workdir / "results" / "report.html").read_text(errors="replace")
