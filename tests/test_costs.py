@@ -141,27 +141,20 @@ def _outputs(tmp_path):
 def test_each_method_is_charged_what_it_consumes_and_the_job_start_beside_it(tmp_path):
     import pandas as pd
 
-    from zooselect.costs import (
-        OVERHEAD,
-        PARTS,
-        input_costs,
-        job_overheads,
-        probe_costs,
-        read_cache_work,
-        read_probe_work,
-        read_source_means_work,
-    )
+    from zooselect import costs
     from zooselect.summary import build_summary
 
     files = _outputs(tmp_path)
-    extracted = input_costs(
-        read_cache_work(files["caches"]), files["cache_records"], read_source_means_work(files["source_means"])
+    extracted = costs.input_costs(
+        costs.read_cache_work(files["caches"]),
+        files["cache_records"],
+        costs.read_source_means_work(files["source_means"]),
     ).set_index(["regime", "expert"])
     columns = ["forward_seconds", "gradient_seconds", "source_means_seconds",
                "cache_overhead_seconds", "source_means_overhead_seconds"]
     assert extracted.loc[("full", "base"), columns].tolist() == [2.0, 6.0, 2.0, 2.0, 0.5]
     assert extracted.loc[("5shot", "a"), columns].tolist() == [2.0, 2.0, 3.0, 2.0, 1.5]
-    probes = probe_costs(read_probe_work(files["probes"]), files["probe_records"]).set_index("regime")
+    probes = costs.probe_costs(costs.read_probe_work(files["probes"]), files["probe_records"]).set_index("regime")
     assert probes.loc["full", ["probe_seconds", "probe_overhead_seconds"]].tolist() == [6.0, 3.0]
     assert probes.loc["5shot", ["probe_seconds", "probe_overhead_seconds"]].tolist() == [2.5, 1.0]  # the pool's features are neither cost nor overhead
 
@@ -172,7 +165,7 @@ def test_each_method_is_charged_what_it_consumes_and_the_job_start_beside_it(tmp
             for expert, score in [("base", 1.0), ("a", 2.0)]
         ]
     )
-    scores["overhead_seconds"] = job_overheads(scores, files["score_records"], "method")
+    scores["overhead_seconds"] = costs.job_overheads(scores, files["score_records"], "method")
     assert scores.overhead_seconds.tolist() == [2 * s for s in scores.seconds]
     accuracies = pd.DataFrame(
         {"target": "t", "regime": "full", "expert": ["base", "a"], "accuracy": [0.5, 0.6], "seconds": [10.0, 30.0]}
@@ -182,9 +175,9 @@ def test_each_method_is_charged_what_it_consumes_and_the_job_start_beside_it(tmp
     ).set_index(["target", "method"])
     for method, (forward, gradients, probe, means, scoring, overhead) in BY_HAND.items():
         row = summary.loc[("t", method)]
-        assert row[list(PARTS)].tolist() == [forward, gradients, probe, means, scoring], method
+        assert row[list(costs.PARTS)].tolist() == [forward, gradients, probe, means, scoring], method
         assert row.selection_seconds == forward + gradients + probe + means + scoring, method
-        assert row[OVERHEAD] == overhead, method
+        assert row[costs.OVERHEAD] == overhead, method
         # A zoo of 2: the top 3 is the whole zoo, 40 s, as is brute force.
         assert row.selection_topk_share == (row.selection_seconds + 40.0) / 40.0, method
     assert summary.loc[("t", "lgc"), "selection_seconds"] / summary.loc[("t", "lfc"), "selection_seconds"] == 3.0
