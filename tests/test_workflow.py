@@ -81,7 +81,10 @@ def test_summary_has_a_row_per_target_regime_method_and_mean_rows(workdir):
     assert (summary.brute_force_seconds > 0).all() and (summary.selection_seconds > 0).all()
     # Each method is charged what it reads (zooselect.costs), the job start beside it.
     parts = ["forward_seconds", "gradient_seconds", "probe_seconds", "source_means_seconds", "scoring_seconds"]
-    assert (summary[parts].sum(axis=1) - summary.selection_seconds).abs().max() < 1e-9
+    def close(a, b):  # the CSV keeps about 6 significant digits
+        return ((a - b).abs() <= 1e-5 * b.abs() + 1e-6).all()
+
+    assert close(summary[parts].sum(axis=1), summary.selection_seconds)
     assert (summary.selection_overhead_seconds > 0).all()
     by_method = per_target.groupby("method")[parts].sum()
     assert (by_method.loc["random", parts[:-1]] == 0).all()  # random reads no cache: its scoring only
@@ -89,7 +92,7 @@ def test_summary_has_a_row_per_target_regime_method_and_mean_rows(workdir):
     assert by_method.loc["lfc", "gradient_seconds"] == 0 and by_method.loc["rsa", "probe_seconds"] > 0
     assert by_method.loc["domain_similarity", "source_means_seconds"] > 0
     share = (per_target.selection_seconds + per_target.topk_finetune_seconds) / per_target.brute_force_seconds
-    assert (share - per_target.selection_topk_share).abs().max() < 1e-12
+    assert close(share, per_target.selection_topk_share)
     assert (summary.best_gain >= summary.top1_gain - 1e-12).all()
 
 
