@@ -128,6 +128,11 @@ rule figures:
             caption="../report/runtime.rst",
             category="Tables",
         ),
+        runtime_ratios=report(
+            "results/tables/runtime_ratios.csv",
+            caption="../report/runtime_ratios.rst",
+            category="Tables",
+        ),
     log:
         "results/logs/figures/figures.log",
     conda:

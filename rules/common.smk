@@ -98,6 +98,7 @@ def get_final_outputs():
         "results/tables/source_accuracy.csv",
         "results/tables/multidomain_accuracy.csv",
         "results/tables/runtime.csv",
+        "results/tables/runtime_ratios.csv",
         "results/figures/finetune_gains.png",
         "results/figures/accuracy_vs_shots.png",
         *expand("results/figures/{zoo}/topk_gain.png", zoo=get_zoos()),
@@ -320,6 +321,22 @@ def get_summary_inputs(wildcards):
         ),
         "cache_records": expert_job_records("cache"),
     }
+    # What the selection costs are read from (zooselect.costs): the probes and the
+    # source means where made, and the records of their own jobs.
+    needs = set().union(*METHOD_INPUTS.values())
+    if "probe_features" in needs:
+        inputs["probes"] = per_task("results/probes/{target}/{regime}.h5")
+        inputs["probe_records"] = per_task(
+            "results/benchmarks/probes/{target}/{regime}.tsv"
+        )
+    if BY_EXPERT or "source_means" in needs:
+        inputs["source_means"] = expand(
+            "results/source_means/{expert}.h5", expert=EXPERTS
+        )
+    if not BY_EXPERT and "source_means" in needs:
+        inputs["source_means_records"] = expand(
+            "results/benchmarks/source_means/{expert}.tsv", expert=EXPERTS
+        )
     if not PUBLISHED_GROUND_TRUTH:
         inputs["finetune_records"] = expert_job_records("finetune")
     return inputs

@@ -51,6 +51,16 @@ def make_summary(zoos=("single_domain", "multi_domain"), seed=0) -> pd.DataFrame
                         }
                     )
     per_target = pd.DataFrame(rows, columns=KEY + METRICS)
+    # The selection's parts (a generator of their own: the other values stay as they were).
+    costs = np.random.default_rng(seed + 1)
+    per_target["forward_seconds"] = costs.uniform(0, 4, len(per_target))
+    per_target["scoring_seconds"] = per_target["selection_seconds"] - per_target["forward_seconds"]
+    for part in ("gradient_seconds", "probe_seconds", "source_means_seconds"):
+        per_target[part] = 0.0
+    per_target["selection_overhead_seconds"] = costs.uniform(0, 3, len(per_target))
+    per_target["selection_topk_share"] = (
+        per_target["selection_seconds"] + per_target["topk_finetune_seconds"]
+    ) / per_target["brute_force_seconds"]
     # One undefined Spearman (every expert at the same accuracy).
     per_target.loc[
         (per_target.target == "pets") & (per_target.method == "rsa") & (per_target.regime == "5shot"),
@@ -206,12 +216,22 @@ def test_runtime_table_sums_the_per_target_rows():
     summary = make_summary()
     table = figures.runtime_table(summary, zoo="single_domain")
     assert list(table.columns) == [
+        "zoo",
         "regime",
         "method",
         "brute_force_seconds",
         "topk_finetune_seconds",
         "selection_seconds",
+        "forward_seconds",
+        "gradient_seconds",
+        "probe_seconds",
+        "source_means_seconds",
+        "scoring_seconds",
+        "selection_overhead_seconds",
+        "selection_share",
+        "selection_topk_share",
     ]
+    assert (table.zoo == "single_domain").all()
     assert list(table.regime) == ["5shot"] * len(METHODS) + ["full"] * len(METHODS)
     assert list(table.method) == sorted(METHODS) * 2
     rows = summary[(summary.zoo == "single_domain") & (summary.target != "mean")]
@@ -219,13 +239,20 @@ def test_runtime_table_sums_the_per_target_rows():
         block = rows[(rows.regime == row.regime) & (rows.method == row.method)]
         assert math.isclose(row.topk_finetune_seconds, sum(block.topk_finetune_seconds))
         assert math.isclose(row.selection_seconds, sum(block.selection_seconds))
+        assert math.isclose(row.selection_overhead_seconds, sum(block.selection_overhead_seconds))
+        parts = row.forward_seconds + row.gradient_seconds + row.probe_seconds + row.source_means_seconds
+        assert math.isclose(row.selection_seconds, parts + row.scoring_seconds)
+        assert math.isclose(row.selection_share, row.selection_seconds / row.brute_force_seconds)
+        spent = row.selection_seconds + row.topk_finetune_seconds
+        assert math.isclose(row.selection_topk_share, spent / row.brute_force_seconds)
         # brute force: one value per target, the same whatever the method
         per_target = rows[rows.regime == row.regime].groupby("target").brute_force_seconds.first()
         assert math.isclose(row.brute_force_seconds, sum(per_target))
 
 
-def test_runtime_table_by_hand_and_over_every_zoo():
+def test_runtime_table_by_hand_and_for_every_zoo():
     def row(zoo, target, method, brute, topk, selection):
+        # The selection split into a forward pass (60 %) and its scoring, and an overhead of 1 s.
         return {
             "zoo": zoo,
             "target": target,
@@ -234,7 +261,15 @@ def test_runtime_table_by_hand_and_over_every_zoo():
             "brute_force_seconds": brute,
             "topk_finetune_seconds": topk,
             "selection_seconds": selection,
+            "forward_seconds": 0.6 * selection,
+            "gradient_seconds": 0.0,
+            "probe_seconds": 0.0,
+            "source_means_seconds": 0.0,
+            "scoring_seconds": 0.4 * selection,
+            "selection_overhead_seconds": 1.0,
         }
+
+    seconds = ["brute_force_seconds", "topk_finetune_seconds", "selection_seconds"]
 
     summary = pd.DataFrame(
         [
@@ -247,11 +282,16 @@ def test_runtime_table_by_hand_and_over_every_zoo():
         ]
     )
     single = figures.runtime_table(summary, "single_domain").set_index("method")
-    assert single.loc["lfc"].tolist() == ["20shot", 140.0, 14.0, 3.0]
-    assert single.loc["leep"].tolist() == ["20shot", 140.0, 18.0, 0.5]
-    every = figures.runtime_table(summary).set_index("method")
-    assert every.loc["lfc"].tolist() == ["20shot", 170.0, 17.0, 3.25]
-    assert every.loc["leep"].tolist() == ["20shot", 170.0, 18.0, 0.5]
+    assert single.loc["lfc", seconds].tolist() == [140.0, 14.0, 3.0]
+    assert single.loc["leep", seconds].tolist() == [140.0, 18.0, 0.5]
+    assert single.loc["lfc", "selection_overhead_seconds"] == 2.0  # 1 s on each target
+    assert single.loc["lfc", "forward_seconds"] == pytest.approx(1.8)
+    assert single.loc["lfc", "selection_topk_share"] == pytest.approx((3.0 + 14.0) / 140.0)
+    # Every zoo on its own rows (zoos share inputs, such as RSA's probe: a sum would count them twice).
+    every = figures.runtime_table(summary).set_index(["zoo", "method"])
+    assert list(every.index) == [("single_domain", "leep"), ("single_domain", "lfc"), ("multi_domain", "lfc")]
+    assert every.loc[("single_domain", "lfc"), seconds].tolist() == [140.0, 14.0, 3.0]
+    assert every.loc[("multi_domain", "lfc"), seconds].tolist() == [30.0, 3.0, 0.25]
 
 
 def test_accuracy_vs_shots_lines_are_baseline_oracle_and_best_of_top3():

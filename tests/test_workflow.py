@@ -69,7 +69,9 @@ def test_summary_has_a_row_per_target_regime_method_and_mean_rows(workdir):
     summary = pd.read_csv(workdir / "results" / "summary.csv")
     columns = ["zoo", "target", "regime", "method", "spearman", "pearson", "kendall", "weighted_tau",
                "top1_gain", "top3_gain", "best_gain", "regret_at_3", "trials_to_best", "selection_seconds",
-               "topk_finetune_seconds", "brute_force_seconds", "ground_truth"]
+               "topk_finetune_seconds", "brute_force_seconds", "selection_topk_share", "forward_seconds",
+               "gradient_seconds", "probe_seconds", "source_means_seconds", "scoring_seconds",
+               "selection_overhead_seconds", "ground_truth"]
     assert list(summary.columns) == columns
     assert (summary.ground_truth == "finetune").all()
     per_target = summary[summary.target != "mean"]
@@ -77,6 +79,20 @@ def test_summary_has_a_row_per_target_regime_method_and_mean_rows(workdir):
     assert set(summary.zoo) == {"single_domain", "multi_domain"}
     assert len(summary[summary.target == "mean"]) == 2 * 2 * len(METHODS)
     assert (summary.brute_force_seconds > 0).all() and (summary.selection_seconds > 0).all()
+    # Each method is charged what it reads (zooselect.costs), the job start beside it.
+    parts = ["forward_seconds", "gradient_seconds", "probe_seconds", "source_means_seconds", "scoring_seconds"]
+    def close(a, b):  # the CSV keeps about 6 significant digits
+        return ((a - b).abs() <= 1e-5 * b.abs() + 1e-6).all()
+
+    assert close(summary[parts].sum(axis=1), summary.selection_seconds)
+    assert (summary.selection_overhead_seconds > 0).all()
+    by_method = per_target.groupby("method")[parts].sum()
+    assert (by_method.loc["random", parts[:-1]] == 0).all()  # random reads no cache: its scoring only
+    assert (by_method.loc["lgc", ["forward_seconds", "gradient_seconds"]] > 0).all()
+    assert by_method.loc["lfc", "gradient_seconds"] == 0 and by_method.loc["rsa", "probe_seconds"] > 0
+    assert by_method.loc["domain_similarity", "source_means_seconds"] > 0
+    share = (per_target.selection_seconds + per_target.topk_finetune_seconds) / per_target.brute_force_seconds
+    assert close(share, per_target.selection_topk_share)
     assert (summary.best_gain >= summary.top1_gain - 1e-12).all()
 
 
@@ -189,8 +205,16 @@ def test_figures_runtime_table_and_report(workdir):
     for png in figures.rglob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runtime = pd.read_csv(workdir / "results" / "tables" / "runtime.csv")
-    assert list(runtime.columns) == ["regime", "method", "brute_force_seconds", "topk_finetune_seconds", "selection_seconds"]
+    assert list(runtime.columns) == [
+        "zoo", "regime", "method", "brute_force_seconds", "topk_finetune_seconds", "selection_seconds",
+        "forward_seconds", "gradient_seconds", "probe_seconds", "source_means_seconds", "scoring_seconds",
+        "selection_overhead_seconds", "selection_share", "selection_topk_share",
+    ]
     assert (runtime.topk_finetune_seconds <= runtime.brute_force_seconds + 1e-9).all()
+    ratios = pd.read_csv(workdir / "results" / "tables" / "runtime_ratios.csv")
+    assert list(ratios.columns[:3]) == ["zoo", "regime", "method"] and len(ratios) == len(runtime)
+    lfc = ratios[(ratios.method == "lfc")]
+    assert (lfc.selection_vs_lfc == 1.0).all() and (lfc[lfc.regime == "full"].paper_selection_share > 0).all()
     result = snakemake(workdir, "--report", "results/report.html")
     assert result.returncode == 0, result.stderr[-4000:]
     report = (workdir / "results" / "report.html").read_text(errors="replace")

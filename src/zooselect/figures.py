@@ -33,7 +33,9 @@ Figures:
 
 Table:
 
-- ``runtime_table``: per (regime, method), seconds summed over targets.
+- ``runtime_table``: per (zoo, regime, method), seconds summed over targets:
+  brute force, top-3 fine-tuning, the selection and its parts, the overhead,
+  and the shares of brute force.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
+from .costs import OVERHEAD, PARTS, share  # noqa: E402
 from .evaluation import top_k_experts  # noqa: E402
 
 MEAN_TARGET = "mean"
@@ -62,7 +65,17 @@ REGIME_COLORS = ("tab:orange", "tab:blue", "tab:green", "tab:purple", "tab:brown
 # Annotate heatmap cells only while a panel has at most this many cells.
 MAX_ANNOTATED_CELLS = 600
 
-RUNTIME_COLUMNS = ["regime", "method", "brute_force_seconds", "topk_finetune_seconds", "selection_seconds"]
+# Summed over targets; the shares follow from the sums.
+RUNTIME_SUMS = ["topk_finetune_seconds", "selection_seconds", *PARTS, OVERHEAD]
+RUNTIME_COLUMNS = [
+    "zoo",
+    "regime",
+    "method",
+    "brute_force_seconds",
+    *RUNTIME_SUMS,
+    "selection_share",
+    "selection_topk_share",
+]
 
 
 # --------------------------------------------------------------------- helpers
@@ -613,23 +626,33 @@ def accuracy_vs_shots_lines(
 def runtime_table(summary: pd.DataFrame, zoo: str | None = None) -> pd.DataFrame:
     """The paper's runtime table as a tidy frame, seconds summed over targets.
 
-    Columns: regime, method, brute_force_seconds, topk_finetune_seconds,
-    selection_seconds; one row per (regime, method), regimes by shots
-    (5shot, 20shot, full), methods by name. Built from the per-target rows
-    only (the mean rows are ignored).
+    Columns: zoo, regime, method, brute_force_seconds, topk_finetune_seconds,
+    selection_seconds, its parts forward_seconds, gradient_seconds,
+    probe_seconds, source_means_seconds, scoring_seconds (``zooselect.costs``),
+    selection_overhead_seconds, selection_share, selection_topk_share; one
+    row per (zoo, regime, method): zoos in the summary's order, regimes by
+    shots (5shot, 20shot, full), methods by name. Built from the per-target
+    rows only (the mean rows are ignored).
 
-    - brute_force_seconds: fine-tuning every expert at every learning rate,
-      summed over the regime's targets; the same for every method (each
-      (zoo, target, regime) counted once, whatever methods it has rows for).
+    - brute_force_seconds: fine-tuning every expert of the zoo at every
+      learning rate, summed over the regime's targets; the same for every
+      method (each (zoo, target, regime) counted once, whatever methods it
+      has rows for).
     - topk_finetune_seconds: fine-tuning the method's 3 highest-scored
       experts, summed over targets.
-    - selection_seconds: cache extraction + the method's scoring, summed
-      over targets.
+    - selection_seconds: what the method's selection consumed, summed over
+      targets: the sum of its parts (0 for a part it does not use).
+    - selection_overhead_seconds: the start-up overhead of the jobs the
+      selection read, beside it (not in selection_seconds).
+    - selection_share = selection_seconds / brute_force_seconds;
+      selection_topk_share = (selection_seconds + topk_finetune_seconds) /
+      brute_force_seconds (from the sums; NaN without a brute-force time).
 
-    zoo: one zoo's rows; None sums over every zoo in the frame. A sum over
-    only NaN values is NaN.
+    zoo: one zoo's rows; None every zoo's, each zoo on its own rows (zoos
+    share inputs, such as RSA's probe, so their sums would count them
+    twice). A sum over only NaN values is NaN.
     """
-    _require(summary, ["zoo", "target", *RUNTIME_COLUMNS], "summary")
+    _require(summary, ["zoo", "target", "regime", "method", "brute_force_seconds", *RUNTIME_SUMS], "summary")
     rows = _zoo_rows(summary, zoo)
     rows = rows[rows["target"].astype(str) != MEAN_TARGET]
     if rows.empty:
@@ -637,15 +660,16 @@ def runtime_table(summary: pd.DataFrame, zoo: str | None = None) -> pd.DataFrame
     brute = (
         rows.groupby(["zoo", "target", "regime"])["brute_force_seconds"]
         .max()
-        .groupby(level="regime")
+        .groupby(level=["zoo", "regime"])
         .sum(min_count=1)
     )
-    table = (
-        rows.groupby(["regime", "method"])[["topk_finetune_seconds", "selection_seconds"]]
-        .sum(min_count=1)
-        .reset_index()
-    )
-    table["brute_force_seconds"] = table["regime"].map(brute)
+    table = rows.groupby(["zoo", "regime", "method"])[RUNTIME_SUMS].sum(min_count=1).reset_index()
+    table["brute_force_seconds"] = [brute[(z, r)] for z, r in zip(table["zoo"], table["regime"])]
+    table["selection_share"] = [share(s, b) for s, b in zip(table.selection_seconds, table.brute_force_seconds)]
+    spent = table.selection_seconds + table.topk_finetune_seconds
+    table["selection_topk_share"] = [share(s, b) for s, b in zip(spent, table.brute_force_seconds)]
+    zoos = {name: index for index, name in enumerate(dict.fromkeys(rows["zoo"]))}
     order = {regime: index for index, regime in enumerate(regime_order(table["regime"]))}
-    table = table.assign(_order=table["regime"].map(order)).sort_values(["_order", "method"], kind="stable")
+    table = table.assign(_zoo=table["zoo"].map(zoos), _order=table["regime"].map(order))
+    table = table.sort_values(["_zoo", "_order", "method"], kind="stable")
     return table[RUNTIME_COLUMNS].reset_index(drop=True)

@@ -45,7 +45,11 @@ def load_zoo_caches(
                 raise ValueError(f"{path} and the probe were sampled from different images")
             cache["probe_features"] = probe["probe_features"]
         if source_mean_paths:
-            cache.update(read_arrays(source_mean_paths[position]))
+            # Their arrays join the cache; their attributes must not replace the cache's
+            # (the experts' attributes, which source_accuracy and parameter_count score).
+            means = read_arrays(source_mean_paths[position])
+            means.pop("attrs", None)
+            cache.update(means)
         caches.append(cache)
     return caches
 

@@ -15,16 +15,24 @@ ordering of the zoo (``zooselect.evaluation.expected_random_selection``),
 not the metrics of the one seeded draw in its score CSV. That CSV is still
 read, and only decides which experts the row covers and its
 selection_seconds.
+
+Costs (``zooselect.costs``): each method's selection is charged what its
+registry inputs consume, part by part (forward pass, gradients, probe,
+source means, scoring); ``selection_seconds`` is their sum, the jobs'
+start-up overhead is reported beside it (``selection_overhead_seconds``),
+and ``selection_topk_share`` is (selection + top-3 fine-tuning) / brute force.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import pandas as pd
 
+from .costs import OVERHEAD, PARTS, selection_cost, share
 from .evaluation import expected_random_selection, summarize_selection, top_k_experts
+from .scores import METHODS as REGISTRY
 
 KEY = ["zoo", "target", "regime", "method"]
 METRICS = [
@@ -40,6 +48,12 @@ METRICS = [
     "selection_seconds",
     "topk_finetune_seconds",
     "brute_force_seconds",
+    # Costs: the share of brute force that selecting and fine-tuning the top 3 cost,
+    # then what the selection cost, part by part (zooselect.costs), and beside it
+    # the start-up overhead of the jobs it read.
+    "selection_topk_share",
+    *PARTS,
+    OVERHEAD,
 ]
 #: Where the accuracies came from (zooselect.ground_truth.ground_truth_label).
 GROUND_TRUTH = "ground_truth"
@@ -79,29 +93,62 @@ def read_scores(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _method_inputs(method: str, method_inputs: Mapping[str, Iterable[str]] | None, measured: bool) -> tuple:
+    """The inputs `method` is charged for: `method_inputs`, else the registry's."""
+    if method_inputs is not None and method in method_inputs:
+        return tuple(method_inputs[method])
+    if method in REGISTRY:
+        return REGISTRY[method].inputs
+    if not measured:
+        return ()  # nothing was extracted here: only the scoring has a cost
+    raise ValueError(f"method {method!r} is not registered: pass its inputs (method_inputs) to charge its costs")
+
+
+def _task(frame: pd.DataFrame | None, target: str, regime: str) -> pd.DataFrame | None:
+    if frame is None or frame.empty:
+        return None
+    return frame[(frame.target == target) & (frame.regime == regime)]
+
+
 def build_summary(
     scores: pd.DataFrame,
     accuracies: pd.DataFrame,
-    cache_seconds: pd.DataFrame,
+    input_costs: pd.DataFrame | None,
     baseline: str,
     zoos: dict[str, list[str]] | None = None,
     ground_truth: str = "finetune",
+    probe_costs: pd.DataFrame | None = None,
+    method_inputs: Mapping[str, Iterable[str]] | None = None,
 ) -> pd.DataFrame:
     """The summary table, one block of rows per zoo.
 
-    scores: target, regime, method, expert, score, seconds.
+    scores: target, regime, method, expert, score, seconds (the scoring), and
+    where measured overhead_seconds (the score row's share of its scoring
+    job's overhead, ``costs.job_overheads``).
     accuracies: target, regime, expert, accuracy, seconds (from ``expert_accuracies``,
     or ``ground_truth.published_accuracies`` with NaN seconds).
     ground_truth: where `accuracies` came from, written in every row's
     ``ground_truth`` column (``finetune`` or ``published:<file name>``).
-    cache_seconds: target, regime, expert, seconds (cache extraction).
+    input_costs: per (target, regime, expert) what the selection inputs cost
+    (``costs.input_costs``); None (or an empty frame) where nothing was
+    extracted: the parts a method consumes are then NaN.
+    probe_costs: per (target, regime) RSA's probe (``costs.probe_costs``), or None.
     zoos: zoo name -> its experts; each zoo is judged on its own, its gains
     measured against `baseline` (which need not belong to it). Default: one
     zoo, "single_domain", of every expert scored.
-    selection_seconds = cache extraction of every expert + the method's scoring;
+    method_inputs: method -> the inputs it is charged for; default (and for
+    methods not named) the registry's ``Method.inputs``.
+
+    selection_seconds = the parts the method consumes (``costs.selection_cost``:
+    forward_seconds, gradient_seconds, probe_seconds, source_means_seconds,
+    scoring_seconds, each a column, 0 where not consumed);
+    selection_overhead_seconds = the start-up overhead of the jobs it read,
+    beside the cost and not in it;
     topk_finetune_seconds = fine-tuning the method's 3 highest-scored experts;
     brute_force_seconds = fine-tuning every expert at every learning rate
-    (NaN, not 0, where the accuracies carry no seconds).
+    (NaN, not 0, where the accuracies carry no seconds);
+    selection_topk_share = (selection_seconds + topk_finetune_seconds) /
+    brute_force_seconds.
 
     The "random" method's row is its expectation over a uniformly random
     ordering of the zoo's experts (``expected_random_selection``), not its
@@ -113,14 +160,19 @@ def build_summary(
     trials_to_best is (n + 1)/(m + 1) with m experts tied at the best (so not
     an integer); topk_finetune_seconds is 3/n of brute_force_seconds (the
     expected cost of fine-tuning a random 3-subset); selection_seconds is
-    the random method's measured time, as for every method.
+    the random method's measured cost, as for every method (its scoring: it
+    reads no cache).
     """
     if zoos is None:
         zoos = {ZOO_SINGLE: sorted(scores.expert.unique())}
+    measured = not (input_costs is None or input_costs.empty) or not (probe_costs is None or probe_costs.empty)
     rows = []
     for (target, regime, method), group in scores.groupby(["target", "regime", "method"], sort=True):
         acc = accuracies[(accuracies.target == target) & (accuracies.regime == regime)].set_index("expert")
-        caches = cache_seconds[(cache_seconds.target == target) & (cache_seconds.regime == regime)]
+        experts = _task(input_costs, target, regime)
+        probes = _task(probe_costs, target, regime)
+        probe = probes.iloc[0] if probes is not None and len(probes) else None
+        inputs = _method_inputs(method, method_inputs, measured)
         if baseline not in acc.index:
             raise ValueError(f"baseline expert {baseline!r} has no fine-tuned accuracy on {target}/{regime}")
         for zoo, members in zoos.items():
@@ -129,7 +181,8 @@ def build_summary(
             seconds = acc.loc[expert_scores.index, "seconds"]
             zoo_accuracies = acc.loc[expert_scores.index, "accuracy"]
             baseline_accuracy = float(acc.loc[baseline, "accuracy"])
-            selection_seconds = float(caches[caches.expert.isin(members)].seconds.sum() + in_zoo.seconds.sum())
+            cost = selection_cost(inputs, in_zoo, experts, probe)
+            selection_seconds = cost.pop("selection_seconds")
             if method == RANDOM_METHOD:
                 metrics = expected_random_selection(
                     zoo_accuracies,
@@ -148,7 +201,9 @@ def build_summary(
                     brute_force_seconds=float(seconds.sum(min_count=1)),
                     topk_finetune_seconds=float(seconds.loc[top_k_experts(expert_scores, TOP_K)].sum(min_count=1)),
                 )
-            rows.append({"zoo": zoo, "target": target, "regime": regime, "method": method, **metrics})
+            spent = metrics["selection_seconds"] + metrics["topk_finetune_seconds"]
+            metrics["selection_topk_share"] = share(spent, metrics["brute_force_seconds"])
+            rows.append({"zoo": zoo, "target": target, "regime": regime, "method": method, **metrics, **cost})
     per_target = pd.DataFrame(rows, columns=KEY + METRICS)
     means = (
         per_target.groupby(["zoo", "regime", "method"], sort=True)[METRICS]

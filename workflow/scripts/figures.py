@@ -1,9 +1,10 @@
-"""Ground-truth figures (every expert's gain, accuracy against shots) and the runtime table."""
+"""Ground-truth figures (every expert's gain, accuracy against shots), the runtime table and its ratios."""
 
 import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import pandas as pd
 
+from zooselect.costs import runtime_ratios
 from zooselect.figures import plot_accuracy_vs_shots, plot_finetune_gains, runtime_table
 from zooselect.ground_truth import read_accuracies
 from zooselect.io import write_csv
@@ -25,3 +26,6 @@ plot_accuracy_vs_shots(
 table = runtime_table(summary)
 write_csv(snakemake.output.runtime, table)
 log.info("runtime table:\n%s", table.to_string(index=False))
+ratios = runtime_ratios(table)
+write_csv(snakemake.output.runtime_ratios, ratios)
+log.info("runtime ratios (selection / brute force, / LFC's; the paper's beside):\n%s", ratios.to_string(index=False))
