@@ -139,6 +139,6 @@ rule figures:
     params:
         baseline=config["zoo"]["baseline"],
         method=config["report"]["method"],
-        experts=get_zoos()["single_domain"],
+        experts=get_figure_experts(),
     script:
         "../workflow/scripts/figures.py"
