@@ -105,6 +105,8 @@ rule zoo_figures:
     resources:
         mem_mb=4000,
         runtime=15,
+    params:
+        metric=config["report"]["metric"],
     script:
         "../workflow/scripts/zoo_figures.py"
 
