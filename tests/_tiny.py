@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
+from PIL import Image
 
 from zooselect.scores import METHODS
 
@@ -71,3 +73,18 @@ def run_snakemake(
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         timeout=timeout,
     )
+
+
+def write_image_folder(root: Path, classes: dict[str, int], seed: int, side: int = 256) -> Path:
+    """An image folder: ``classes`` -> image count; each class has its own colour and stripe
+    direction, ``side`` x ``side`` JPEGs."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:side, 0:side]
+    for k, (name, count) in enumerate(classes.items()):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        colour = np.array([60 + 60 * (k % 3), 200 - 50 * (k % 4), 90 + 40 * k % 160])
+        for i in range(count):
+            stripes = np.sin((xx if k % 2 else yy) * rng.uniform(0.05, 0.2) + rng.uniform(0, 6))
+            pixels = colour + 50 * stripes[..., None] + rng.normal(0, 15, (side, side, 3))
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(root / name / f"{i:03d}.jpg", quality=85)
+    return root

@@ -254,3 +254,27 @@ def test_paper_configuration_plans_the_paper_benchmark(tmp_path):
         "all": 1,
         "total": 3645 + 8 * 3 + 1,
     }
+
+
+def test_standard_configuration_plans_forward_passes_and_scores_only(tmp_path):
+    """config/standard.yaml: 11 given torchvision experts x 11 targets, full regime only, judged
+    against the published table: one cache job per (target, expert), one score job per (target,
+    method) for 21 methods, no training, no fine-tuning, no zoo tables (nothing is trained), no
+    stability draws; VOC 2007's single-label manifest is made by its own rule."""
+    (tmp_path / "data").symlink_to(ROOT / "data")  # finetune.published is relative to the working directory
+    result = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "standard.yaml"))
+    assert result.returncode == 0, result.stderr[-4000:]
+    table = (result.stdout + result.stderr).split("Job stats:", 1)[1]
+    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE)}
+    assert planned == {
+        "voc_single_label": 1,
+        "prepare_dataset": 11,
+        "split_regime": 11,
+        "extract_cache": 11 * 11,
+        "score_experts": 11 * 21,
+        "aggregate": 1,
+        "figures": 1,
+        "zoo_figures": 1,  # the given zoo
+        "all": 1,
+        "total": 379,
+    }
