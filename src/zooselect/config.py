@@ -187,9 +187,10 @@ def check_given_zoo(config: Mapping[str, Any], zoo: Mapping[str, Any]) -> None:
     refuse("domain_similarity", given, "it compares the target with each expert's own source training data")
     refuse("lgc", [e for e in given if gives_gradients(e) is False],
            "it needs per-sample gradients of the last convolution (torchvision's ResNets and DenseNets have them)")
-    accuracies = {e.name: known_source_accuracy(e) for e in given}
-    refuse("source_accuracy", [e for e in given if accuracies[e.name] is not None and math.isnan(accuracies[e.name])],
-           "it ranks by the expert's published source accuracy (torchvision's weights metadata)")
+    if "source_accuracy" in methods:
+        accuracies = {e.name: known_source_accuracy(e) for e in given}
+        unknown = [e for e in given if accuracies[e.name] is not None and math.isnan(accuracies[e.name])]
+        refuse("source_accuracy", unknown, "it ranks by the expert's published source accuracy (torchvision's weights metadata)")
 
 
 def check_published_ground_truth(config: Mapping[str, Any], experts: list[str]) -> None:
