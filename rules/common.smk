@@ -99,7 +99,7 @@ def split_file(target, regime):
     return f"results/data/{target}/{regime}.json"
 
 
-# A CSV manifest the workflow writes itself (rule voc_single_label: VOC 2007's
+# A CSV manifest the workflow writes itself (by voc_single_label: VOC 2007's
 # single-class images, for config/standard.yaml's voc2007 target).
 VOC_MANIFEST = "resources/voc{year}/single_label.csv"
 VOC_MANIFEST_PATTERN = re.compile(r"resources/voc2007/single_label\.csv")
@@ -406,7 +406,8 @@ def get_dataset_files(wildcards):
 def get_dataset_stamp(wildcards):
     """The image folder or manifest behind a file-backed dataset, as a cheap digest (see
     zooselect.data.files.source_stamp); empty for the other kinds, and for a manifest the
-    workflow writes (absent when the run is planned, it would re-run prepare once more)."""
+    workflow writes (absent when the run is planned, it would re-run prepare once more).
+    """
     spec = get_dataset_spec(wildcards)
     path = str(spec["options"].get("path", ""))
     if spec["kind"] == "csv" and VOC_MANIFEST_PATTERN.fullmatch(path):
