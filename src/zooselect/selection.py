@@ -45,7 +45,9 @@ def load_zoo_caches(
                 raise ValueError(f"{path} and the probe were sampled from different images")
             cache["probe_features"] = probe["probe_features"]
         if source_mean_paths:
-            cache.update(read_arrays(source_mean_paths[position]))
+            means = read_arrays(source_mean_paths[position])
+            means.pop("attrs")  # the source means' own; the cache's (parameter_count, ...) stay
+            cache.update(means)
         caches.append(cache)
     return caches
 
