@@ -18,7 +18,6 @@ the config check refuses the method at start-up (tests/test_config.py).
 
 import copy
 import math
-import re
 
 import pandas as pd
 import pytest
@@ -26,7 +25,7 @@ import torch
 from safetensors.torch import save_file
 from scipy.stats import weightedtau
 
-from _tiny import run_snakemake, write_config, write_image_folder
+from _tiny import planned_jobs, run_snakemake, write_config, write_image_folder
 from zooselect.cache import read_attrs
 from zooselect.models import create_model
 from zooselect.scores import METHODS
@@ -80,16 +79,6 @@ def _config(base):
         "jobs": {"granularity": "expert"},
         "report": {"method": "logme", "metric": "weighted_tau"},
     }
-
-
-def planned_jobs(workdir):
-    result = run_snakemake(workdir, "-n")
-    assert result.returncode == 0, result.stderr[-4000:]
-    output = result.stdout + result.stderr
-    if "Nothing to be done" in output:
-        return {}
-    table = output.split("Job stats:", 1)[1]
-    return {r: int(n) for r, n in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE) if r not in ("total", "all")}
 
 
 @pytest.fixture(scope="module")
