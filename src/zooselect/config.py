@@ -190,7 +190,8 @@ def check_given_zoo(config: Mapping[str, Any], zoo: Mapping[str, Any]) -> None:
     if "source_accuracy" in methods:
         accuracies = {e.name: known_source_accuracy(e) for e in given}
         unknown = [e for e in given if accuracies[e.name] is not None and math.isnan(accuracies[e.name])]
-        refuse("source_accuracy", unknown, "it ranks by the expert's published source accuracy (torchvision's weights metadata)")
+        why = "it ranks by the expert's published source accuracy (torchvision's weights metadata)"
+        refuse("source_accuracy", unknown, why)
 
 
 def check_published_ground_truth(config: Mapping[str, Any], experts: list[str]) -> None:

@@ -102,7 +102,9 @@ def build_zoo(
     the zoo of that name; with no architectures, they are the whole zoo.
     """
     if archs and not sources:
-        raise ValueError("the experts the workflow trains (zoo.architectures) need at least one source dataset (sources)")
+        raise ValueError(
+            "the experts the workflow trains (zoo.architectures) need at least one source dataset (sources)"
+        )
     only_source = list(generic_sources) if generic_sources is not None and len(generic_sources) == 1 else None
     generic_sources = list(sources) if generic_sources is None else list(generic_sources)
     unknown = sorted(set(generic_sources) - set(sources))
