@@ -105,6 +105,8 @@ rule zoo_figures:
     resources:
         mem_mb=4000,
         runtime=15,
+    params:
+        metric=config["report"]["metric"],
     script:
         "../workflow/scripts/zoo_figures.py"
 
@@ -144,6 +146,6 @@ rule figures:
     params:
         baseline=config["zoo"]["baseline"],
         method=config["report"]["method"],
-        experts=get_zoos()["single_domain"],
+        experts=get_figure_experts(),
     script:
         "../workflow/scripts/figures.py"

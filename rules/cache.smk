@@ -1,15 +1,17 @@
 # One cache per (target, regime, expert). jobs.granularity decides whether a
 # job makes one of them or all of one expert's (see common.smk). An expert's
-# job also writes its source class means: a job of their own would cost more
-# in process start than the work.
+# job also writes its source class means where a method needs them (Domain
+# Similarity): a job of their own would cost more in process start than the
+# work. A given expert (zoo.given) is loaded from its entry (params.given),
+# not from a checkpoint the workflow trained.
 if BY_EXPERT:
 
     rule extract_cache:
         input:
             unpack(get_expert_cache_inputs),
         output:
+            **source_means_output(),
             caches=task_files("results/cache/{target}/{regime}/{{expert}}.h5"),
-            source_means="results/source_means/{expert}.h5",
         log:
             "results/logs/cache/{expert}.log",
         benchmark:
@@ -29,6 +31,7 @@ if BY_EXPERT:
             seed=config["seed"],
             sources=get_expert_sources,
             source_images_per_class=config["selection"]["source_images_per_class"],
+            given=get_given_entry,
         script:
             "../workflow/scripts/extract_cache.py"
 
@@ -56,6 +59,7 @@ else:
             gradient_dim=get_gradient_dim,
             gradient_ridge=config["selection"]["gradient_ridge"],
             seed=config["seed"],
+            given=get_given_entry,
         script:
             "../workflow/scripts/extract_cache.py"
 

@@ -17,6 +17,7 @@ from zooselect.data.files import source_stamp
 from zooselect.ground_truth import PUBLISHED, ground_truth_label
 from zooselect.scores import METHODS as METHOD_REGISTRY
 from zooselect.zoo import (
+    GIVEN,
     MULTI_DOMAIN,
     SINGLE_DOMAIN,
     multidomain_entries,
@@ -32,8 +33,12 @@ DATASETS = SOURCES + TARGETS
 REGIMES = list(config["regimes"])
 ARCHS = list(config["zoo"]["architectures"])
 METHODS = list(config["methods"])
+# Zoo entries: the experts the workflow trains, and the given ones (zoo.given:
+# torchvision, timm or checkpoint entries in zooselect rank's zoo-entry
+# format), which skip training and are otherwise treated alike.
 ZOO = zoo_from_config(config)
 EXPERTS = list(ZOO)
+TRAINED = [name for name, expert in ZOO.items() if not expert.given]
 VARIANTS = list(config["zoo"]["multidomain"]["variants"])
 # Cache extraction and fine-tuning: one job per (target, regime, expert), or
 # one per expert doing all its (target, regime) pairs (config jobs.granularity).
@@ -56,6 +61,8 @@ STABILITY_TASKS = [
 # Methods that read more than a cache's features, probabilities and labels.
 METHOD_INPUTS = {method: set(METHOD_REGISTRY[method].inputs) for method in METHODS}
 GRADIENTS_NEEDED = any("gradients" in inputs for inputs in METHOD_INPUTS.values())
+# Domain Similarity's source class means (never for given experts: refused at start-up).
+SOURCE_MEANS_NEEDED = any("source_means" in inputs for inputs in METHOD_INPUTS.values())
 # Judged against a published table of accuracies: then no fine-tuning job is needed.
 PUBLISHED_GROUND_TRUTH = config["finetune"]["ground_truth"] == PUBLISHED
 
@@ -74,7 +81,7 @@ wildcard_constraints:
     variant="multibn|adapter",
     expert=alternation(EXPERTS),
     method=alternation(METHODS),
-    zoo="single_domain|multi_domain",
+    zoo=alternation([SINGLE_DOMAIN, MULTI_DOMAIN, GIVEN]),
 
 
 # ---- files --------------------------------------------------------------
@@ -92,11 +99,24 @@ def split_file(target, regime):
     return f"results/data/{target}/{regime}.json"
 
 
+# A CSV manifest the workflow writes itself (by voc_single_label: VOC 2007's
+# single-class images, for config/standard.yaml's voc2007 target).
+VOC_MANIFEST = "resources/voc{year}/single_label.csv"
+VOC_MANIFEST_PATTERN = re.compile(r"resources/voc2007/single_label\.csv")
+
+
 def get_final_outputs():
     return [
         "results/summary.csv",
-        "results/tables/source_accuracy.csv",
-        "results/tables/multidomain_accuracy.csv",
+        # The zoo tables describe the experts the workflow trains.
+        *(
+            [
+                "results/tables/source_accuracy.csv",
+                "results/tables/multidomain_accuracy.csv",
+            ]
+            if TRAINED
+            else []
+        ),
         "results/tables/runtime.csv",
         "results/tables/runtime_ratios.csv",
         "results/figures/finetune_gains.png",
@@ -190,22 +210,41 @@ def get_expert_tasks(wildcards):
     return [{"target": target, "regime": regime} for target, regime in pairs]
 
 
+def get_expert_files(wildcards):
+    """What an expert job loads the expert from: the checkpoint the workflow trained, a given
+    entry's checkpoint file, or nothing for a torchvision or timm entry (its params carry it).
+    """
+    expert = ZOO[wildcards.expert]
+    if not expert.given:
+        return {"checkpoint": checkpoint_file(expert.name)}
+    if expert.entry.source == "checkpoint":
+        return {"checkpoint": expert.entry.args["path"]}
+    return {}
+
+
 def get_task_inputs(wildcards):
     """An expert job's checkpoint, and the dataset and split of each of its tasks."""
     tasks = get_expert_tasks(wildcards)
     return {
-        "checkpoint": checkpoint_file(wildcards.expert),
+        **get_expert_files(wildcards),
         "datasets": [dataset_file(task["target"]) for task in tasks],
         "splits": [split_file(task["target"], task["regime"]) for task in tasks],
     }
 
 
 def get_expert_cache_inputs(wildcards):
-    """An expert job's task inputs, and its source datasets (for its source class means)."""
-    return {
-        **get_task_inputs(wildcards),
-        "source_datasets": get_expert_source_datasets(wildcards),
-    }
+    """An expert job's task inputs, and its source datasets where its source class means are needed."""
+    inputs = get_task_inputs(wildcards)
+    if SOURCE_MEANS_NEEDED:
+        inputs["source_datasets"] = get_expert_source_datasets(wildcards)
+    return inputs
+
+
+def source_means_output():
+    """An expert job's source class means, where a method needs them (Domain Similarity)."""
+    if SOURCE_MEANS_NEEDED:
+        return {"source_means": "results/source_means/{expert}.h5"}
+    return {}
 
 
 def get_probe_inputs(wildcards):
@@ -372,10 +411,24 @@ def get_dataset_spec(wildcards):
     return {"kind": spec["kind"], "options": spec.get("options", {})}
 
 
+def get_dataset_files(wildcards):
+    """A csv dataset's manifest, as an input of its prepare job: a rule may write it
+    (voc_single_label), and a newer manifest re-runs prepare."""
+    spec = get_dataset_spec(wildcards)
+    if spec["kind"] == "csv" and spec["options"].get("path"):
+        return {"manifest": spec["options"]["path"]}
+    return {}
+
+
 def get_dataset_stamp(wildcards):
     """The image folder or manifest behind a file-backed dataset, as a cheap digest (see
-    zooselect.data.files.source_stamp); empty for the other kinds."""
+    zooselect.data.files.source_stamp); empty for the other kinds, and for a manifest the
+    workflow writes (absent when the run is planned, it would re-run prepare once more).
+    """
     spec = get_dataset_spec(wildcards)
+    path = str(spec["options"].get("path", ""))
+    if spec["kind"] == "csv" and VOC_MANIFEST_PATTERN.fullmatch(path):
+        return ""
     return source_stamp(spec["kind"], spec["options"])
 
 
@@ -412,6 +465,13 @@ def get_expert_sources(wildcards):
     return list(ZOO[wildcards.expert].sources)
 
 
+def get_given_entry(wildcards):
+    """A given expert's zoo entry as canonical JSON (a changed entry re-runs its jobs); empty for
+    the experts the workflow trains."""
+    expert = ZOO[wildcards.expert]
+    return expert.entry.describe() if expert.given else ""
+
+
 def get_trained_expert(wildcards):
     """The zoo entry a training job produces (name, sources, init)."""
     if "source" in wildcards.keys():
@@ -438,8 +498,18 @@ def get_ground_truth():
 
 
 def get_zoos():
-    """Expert names per zoo, for the summary: each zoo is judged on its own."""
-    zoos = {SINGLE_DOMAIN: [e.name for e in ZOO.values() if e.zoo == SINGLE_DOMAIN]}
-    if VARIANTS:
-        zoos[MULTI_DOMAIN] = [e.name for e in ZOO.values() if e.zoo == MULTI_DOMAIN]
-    return zoos
+    """Expert names per zoo (single_domain, multi_domain, given; those with experts), for the
+    summary: each zoo is judged on its own."""
+    zoos = {}
+    for expert in ZOO.values():
+        zoos.setdefault(expert.zoo, []).append(expert.name)
+    return {
+        zoo: zoos[zoo] for zoo in (SINGLE_DOMAIN, MULTI_DOMAIN, GIVEN) if zoo in zoos
+    }
+
+
+def get_figure_experts():
+    """The zoo the accuracy-against-shots figure chooses from: the single-domain zoo, or the
+    first zoo there is (the given zoo of config/standard.yaml)."""
+    zoos = get_zoos()
+    return zoos.get(SINGLE_DOMAIN) or next(iter(zoos.values()))

@@ -1,4 +1,6 @@
 rule prepare_dataset:
+    input:
+        unpack(get_dataset_files),
     output:
         "results/data/{dataset}/dataset.npz",
     log:
@@ -35,3 +37,24 @@ rule split_regime:
         seed=config["seed"],
     script:
         "../workflow/scripts/split_regime.py"
+
+
+# PASCAL VOC 2007 as a single-label target (config/standard.yaml's voc2007):
+# torchvision's VOCDetection downloads it, and the images whose objects all
+# belong to one class are listed in a CSV manifest (zooselect.voc).
+rule voc_single_label:
+    output:
+        VOC_MANIFEST,
+    log:
+        "results/logs/data/voc{year}_single_label.log",
+    wildcard_constraints:
+        year="2007",
+    retries: 2
+    localrule: True
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    params:
+        root="resources/torchvision",
+    script:
+        "../workflow/scripts/voc_single_label.py"

@@ -30,7 +30,7 @@ rule train_generic_expert:
     params:
         expert=get_trained_expert,
         arch_options=get_arch_options,
-        schedule=config["training"]["generic"],
+        schedule=config["training"].get("generic"),
         seed=config["seed"],
     script:
         "../workflow/scripts/train_expert.py"

@@ -2,7 +2,7 @@
 # job per (target, regime, expert), or one per expert doing all its pairs
 # (config jobs.granularity; see common.smk). One GPU, one thread, as for
 # training (rules/experts.smk); an expert's job does every task, so it runs
-# longer than a task's.
+# longer than a task's. Given experts (zoo.given) start from their own weights.
 if BY_EXPERT:
 
     rule finetune_expert:
@@ -30,6 +30,7 @@ if BY_EXPERT:
             weight_decay=config["finetune"]["weight_decay"],
             milestones=config["finetune"]["milestones"],
             seed=config["seed"],
+            given=get_given_entry,
         script:
             "../workflow/scripts/finetune_expert.py"
 
@@ -60,5 +61,6 @@ else:
             weight_decay=config["finetune"]["weight_decay"],
             milestones=config["finetune"]["milestones"],
             seed=config["seed"],
+            given=get_given_entry,
         script:
             "../workflow/scripts/finetune_expert.py"

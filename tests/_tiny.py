@@ -8,11 +8,14 @@ source, one target in two regimes, one job per expert.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
+from PIL import Image
 
 from zooselect.scores import METHODS
 
@@ -71,3 +74,33 @@ def run_snakemake(
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         timeout=timeout,
     )
+
+
+def write_image_folder(root: Path, classes: dict[str, int], seed: int, side: int = 256) -> Path:
+    """An image folder: ``classes`` -> image count; each class has its own colour and stripe
+    direction, ``side`` x ``side`` JPEGs."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:side, 0:side]
+    for k, (name, count) in enumerate(classes.items()):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        colour = np.array([60 + 60 * (k % 3), 200 - 50 * (k % 4), 90 + 40 * k % 160])
+        for i in range(count):
+            stripes = np.sin((xx if k % 2 else yy) * rng.uniform(0.05, 0.2) + rng.uniform(0, 6))
+            pixels = colour + 50 * stripes[..., None] + rng.normal(0, 15, (side, side, 3))
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(root / name / f"{i:03d}.jpg", quality=85)
+    return root
+
+
+def job_stats(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule -> number of jobs in a dry run's "Job stats" table (``all`` and ``total`` included)."""
+    table = (result.stdout + result.stderr).split("Job stats:", 1)[1]
+    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE)}
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Rule -> number of jobs a dry run plans, ``all`` and ``total`` left out (empty when nothing is to be done)."""
+    result = run_snakemake(workdir, "-n", *args)
+    assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
+    if "Nothing to be done" in result.stdout + result.stderr:
+        return {}
+    return {rule: n for rule, n in job_stats(result).items() if rule not in ("total", "all")}

@@ -59,3 +59,19 @@ def test_few_shot_regime_samples_the_few_shot_set_itself():
     labels = np.arange(40) % 4
     few = np.array([0, 1, 2, 3, 4, 5, 6, 7])
     np.testing.assert_array_equal(selection_sample(labels, few, shots=2, images_per_class=50, seed=0), few)
+
+
+def test_source_means_attached_to_a_cache_keep_its_attributes(tmp_path):
+    """Domain Similarity's source means join the cache without replacing its attributes, which
+    the target-agnostic baselines read (parameter_count, source_accuracy)."""
+    from zooselect.cache import write_arrays
+    from zooselect.selection import load_zoo_caches, score_zoo
+
+    cache = tmp_path / "cache.h5"
+    write_cache(cache, **_arrays(), attrs={"expert": "e", "parameter_count": 1234, "source_accuracy": 0.5})
+    means = tmp_path / "means.h5"
+    write_arrays(means, {"source_means": np.ones((2, 4)), "source_counts": np.array([6, 7])}, {"expert": "e", "seconds": 1.0})
+    (loaded,) = load_zoo_caches([cache], source_mean_paths=[means])
+    assert loaded["attrs"]["parameter_count"] == 1234 and loaded["source_counts"].tolist() == [6, 7]
+    scores = score_zoo([loaded], ["parameter_count", "source_accuracy", "domain_similarity"])
+    assert scores["parameter_count"][0]["score"] == 1234 and scores["source_accuracy"][0]["score"] == 0.5

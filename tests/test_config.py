@@ -95,3 +95,127 @@ def test_a_published_ground_truth_is_checked_at_start_up(tmp_path):
     del config["targets"]["dots"]
     with pytest.raises(ConfigError, match=r"finetune.published: .*published.csv, line \d+: unknown target 'dots'"):
         check_config(config)
+
+
+# ---- given zoo entries (zoo.given), in the format of zooselect rank's zoo file
+
+
+def given_config(**entries):
+    """DEFAULT with `entries` given (name -> zoo entry) beside its trained zoo."""
+    config = copy.deepcopy(DEFAULT)
+    config["zoo"]["given"] = entries
+    return config
+
+
+def test_given_entries_join_the_zoo_in_their_own_zoo_parsed_as_rank_parses_them(tmp_path, monkeypatch):
+    from zooselect.userzoo import parse_entry
+    from zooselect.zoo import GIVEN, zoo_from_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mine.safetensors").write_bytes(b"")
+    spec = {"tv": {"source": "torchvision", "model": "resnet18", "weights": None},
+            "mine": {"source": "checkpoint", "path": "models/mine.safetensors", "arch": "resnet18"}}  # fmt: skip
+    config = given_config(**spec)
+    del config["methods"]["domain_similarity"], config["methods"]["source_accuracy"]
+    check_config(config)
+    zoo = zoo_from_config(config)
+    assert [name for name, e in zoo.items() if e.zoo == GIVEN] == ["tv", "mine"]
+    assert all(not e.given for e in zoo.values() if e.zoo != GIVEN)
+    # The same parser as a zoo file's: defaults filled in, paths relative to the working directory.
+    assert zoo["tv"].entry == parse_entry("tv", spec["tv"], Path("."))
+    assert zoo["mine"].entry.args["path"] == "models/mine.safetensors" and zoo["mine"].arch == "resnet18"
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"source": "torchvision", "model": "resnet18", "weigths": None},
+         r"zoo.given: expert 'x' \(torchvision\): unknown key\(s\) weigths; valid keys: source, model, weights"),
+        ({"source": "torchvision"}, r"zoo.given: expert 'x' \(torchvision\) needs 'model'"),
+        ({"source": "hub", "model": "resnet18"}, r"zoo.given: expert 'x' has source 'hub'; valid sources: torchvision, timm"),
+        ({"source": "torchvision", "model": "resnet181"}, r"zoo.given: expert 'x': unknown torchvision model 'resnet181' \(did you mean resnet18"),
+        ({"source": "torchvision", "model": "resnet18", "weights": "IMAGENET1K_V3"},
+         r"zoo.given: expert 'x': unknown weights 'IMAGENET1K_V3' for architecture 'resnet18'; valid weights: IMAGENET1K_V1"),
+        ({"source": "timm", "model": "resnet10tt"}, r"zoo.given: expert 'x': unknown timm model 'resnet10tt' \(did you mean resnet10t"),
+        ({"source": "checkpoint", "path": "nowhere.pt"}, r"zoo.given: expert 'x': checkpoint nowhere.pt does not exist"),
+        ({"source": "torchvision", "model": "resnet18", "preprocessing": {"resize": 64}},
+         r"zoo.given: expert 'x': bad preprocessing: 'size' is required"),
+    ],
+)  # fmt: skip
+def test_a_bad_given_entry_stops_naming_itself(entry, message):
+    config = given_config(x=entry)
+    del config["methods"]["domain_similarity"]
+    with pytest.raises(ConfigError, match=message):
+        check_config(config)
+
+
+def test_a_given_name_clashing_with_a_trained_expert_is_refused():
+    config = given_config(**{"resnet-generic": {"source": "torchvision", "model": "resnet18", "weights": None}})
+    with pytest.raises(ConfigError, match="given expert 'resnet-generic' has the name of one the workflow trains"):
+        check_config(config)
+
+
+@pytest.mark.parametrize(
+    "entry, method, message",
+    [
+        ({"source": "torchvision", "model": "resnet50", "weights": "IMAGENET1K_V1"}, "domain_similarity",
+         r"methods.domain_similarity: it compares the target with each expert's own source training data, which "
+         r"the given expert\(s\) x \(torchvision resnet50 \(IMAGENET1K_V1\)\) lack; remove domain_similarity"),
+        ({"source": "torchvision", "model": "mobilenet_v2", "weights": "IMAGENET1K_V1"}, "lgc",
+         r"methods.lgc: it needs per-sample gradients of the last convolution"),
+        ({"source": "timm", "model": "resnet10t", "pretrained": False}, "lgc", r"methods.lgc: .*timm resnet10t \(random\)"),
+        # Random weights publish no source accuracy: the scoring job would stop on NaN, so start-up does.
+        ({"source": "torchvision", "model": "resnet18", "weights": None}, "source_accuracy",
+         r"methods.source_accuracy: it ranks by the expert's published source accuracy .*torchvision resnet18 \(random\)"),
+        ({"source": "timm", "model": "resnet10t"}, "source_accuracy", r"methods.source_accuracy: .*timm resnet10t"),
+    ],
+)  # fmt: skip
+def test_methods_that_cannot_run_on_a_given_expert_stop_at_start_up(entry, method, message):
+    config = given_config(x=entry)
+    config["methods"] = {method: {}, "lfc": {}}
+    with pytest.raises(ConfigError, match=message):
+        check_config(config)
+
+
+def test_methods_that_can_run_on_given_experts_are_accepted():
+    config = given_config(x={"source": "torchvision", "model": "resnet18", "weights": "IMAGENET1K_V1"})
+    config["methods"] = {"lgc": {}, "source_accuracy": {}, "rsa": {}, "lfc": {}}
+    check_config(config)
+
+
+def test_a_zoo_of_given_entries_only_needs_no_sources_and_no_training():
+    config = copy.deepcopy(DEFAULT)
+    config["sources"] = {}
+    del config["training"]
+    config["zoo"] = {"architectures": {}, "generic": False, "baseline": "tv",
+                     "given": {"tv": {"source": "torchvision", "model": "resnet18", "weights": None}}}  # fmt: skip
+    config["methods"] = {"lfc": {}}
+    check_config(config)
+    trained = copy.deepcopy(config)
+    trained["zoo"]["architectures"] = {"resnet": {}}
+    with pytest.raises(ConfigError, match=r"zoo: the experts the workflow trains \(zoo.architectures\) need at least one source"):
+        check_config(trained)
+    multidomain = copy.deepcopy(config)
+    multidomain["zoo"]["multidomain"] = {"variants": ["shared"]}
+    with pytest.raises(ConfigError, match="sources: the experts the workflow trains need at least one source"):
+        check_config(multidomain)
+    trained["sources"] = {"shapes": {"kind": "shapes"}}
+    with pytest.raises(ConfigError, match="training.expert: a schedule is needed"):
+        check_config(trained)
+    empty = copy.deepcopy(config)
+    empty["zoo"]["given"] = {}
+    with pytest.raises(ConfigError, match="zoo: no experts"):
+        check_config(empty)
+
+
+def test_the_standard_configuration_is_accepted(monkeypatch):
+    monkeypatch.chdir(ROOT)  # finetune.published is relative to the working directory
+    config = yaml.safe_load((ROOT / "config" / "standard.yaml").read_text())
+    check_config(config)
+    from zooselect.standard_baselines import STANDARD_MODELS
+    from zooselect.zoo import zoo_from_config
+
+    zoo = zoo_from_config(config)
+    assert list(zoo) == list(STANDARD_MODELS) and all(e.given for e in zoo.values())
+    assert {e.entry.args["weights"] for e in zoo.values()} == {"IMAGENET1K_V1"}

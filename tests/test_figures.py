@@ -199,6 +199,26 @@ def test_method_quality_bar_heights_are_means_over_targets_skipping_nan(monkeypa
     plt.close(fig)
 
 
+def test_method_quality_shows_the_configured_correlation(monkeypatch):
+    """report.metric: weighted_tau, the standard benchmark's headline, instead of Spearman."""
+    kept = captured(monkeypatch)
+    summary = make_summary(zoos=("given",))
+    # Stability draws as stability_seeds.csv records them: no weighted tau.
+    draws = pd.concat([make_summary(zoos=("given",), seed=10 + s).assign(seed=s) for s in (0, 1)])
+    draws = draws.drop(columns="weighted_tau")
+    figures.plot_method_quality(summary, "unused.png", "given", stability=draws, metric="weighted_tau")
+    fig = kept[0]
+    rows = summary[summary.target != "mean"]
+    expected = rows[(rows.method == "rsa") & (rows.regime == "full")].weighted_tau.mean()
+    assert any(math.isclose(patch.get_height(), expected) for patch in fig.axes[1].patches)
+    assert fig.axes[1].get_ylabel() == "weighted τ (higher is better)"
+    assert "by mean weighted tau" in fig.axes[1].get_xlabel()
+    assert "for trials to best only" in fig._suptitle.get_text()  # the draws record no weighted tau
+    plt.close(fig)
+    with pytest.raises(ValueError, match="unknown metric 'tau'"):
+        figures.plot_method_quality(summary, "unused.png", "given", metric="tau")
+
+
 def test_topk_gain_panels_follow_the_shots_and_end_with_the_best_possible_column(monkeypatch):
     kept = captured(monkeypatch)
     figures.plot_topk_gain(make_summary(), "unused.png", "single_domain")

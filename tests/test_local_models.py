@@ -170,3 +170,23 @@ def test_resize_crop_and_normalise():
         InputSpec(size=10, resize=8)
     with pytest.raises(ValueError, match="both mean and std"):
         InputSpec(size=8, resize=8, mean=(0.5, 0.5, 0.5))
+
+
+def test_inception_v3_with_weights_fine_tunes_from_its_main_output_only(monkeypatch):
+    """With weights, torchvision keeps inception_v3's auxiliary classifier (its published 27.2 M
+    parameters count it) and, in training mode, returns (logits, aux): the wrapper returns the
+    logits only, keeping the module. The download is replaced by a random state dict."""
+    import torchvision
+    from torchvision.models._api import WeightsEnum
+
+    from zooselect.models.expert_attributes import parameter_count
+
+    torch.manual_seed(0)
+    state = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict()
+    monkeypatch.setattr(WeightsEnum, "get_state_dict", lambda self, *args, **kwargs: dict(state))
+    model = torchvision_model("inception_v3", weights="IMAGENET1K_V1")
+    weights = torchvision.models.get_model_weights("inception_v3")["IMAGENET1K_V1"]
+    assert parameter_count(model) == weights.meta["num_params"] == 27161264
+    model.train()
+    out = model(torch.rand(2, 3, 299, 299))  # its auxiliary head still runs, and needs 299 px
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 1000)

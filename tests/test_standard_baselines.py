@@ -56,3 +56,24 @@ def test_the_command_prints_the_table_and_the_published_means(capsys):
     assert main([]) == 0
     out = capsys.readouterr().out
     assert "0.654" in out and "0.578" in out and "sfda     0.710" in out
+
+
+def test_the_workflow_counts_the_parameters_torchvision_publishes(monkeypatch):
+    """The workflow's parameter_count (the model as loaded with IMAGENET1K_V1, auxiliary heads as
+    torchvision keeps them) is the weights' metadata num_params that the offline 0.578 ranks by.
+    Built on the meta device, with the download replaced by the architecture's own state dict."""
+    import torch
+    from torchvision.models import get_model_builder, get_model_weights
+    from torchvision.models._api import WeightsEnum
+
+    from zooselect.models.expert_attributes import parameter_count
+    from zooselect.models.torchvision_classifiers import torchvision_model
+    from zooselect.standard_baselines import STANDARD_MODELS, STANDARD_WEIGHTS
+
+    for arch in STANDARD_MODELS:
+        with torch.device("meta"):
+            aux = {"aux_logits": True, "init_weights": False} if arch in ("googlenet", "inception_v3") else {}
+            state = get_model_builder(arch)(weights=None, **aux).state_dict()
+            monkeypatch.setattr(WeightsEnum, "get_state_dict", lambda self, *args, **kwargs: state)
+            model = torchvision_model(arch, STANDARD_WEIGHTS)
+        assert parameter_count(model) == get_model_weights(arch)[STANDARD_WEIGHTS].meta["num_params"], arch

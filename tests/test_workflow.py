@@ -7,13 +7,12 @@ check the other job granularity and the paper's configuration.
 """
 
 import copy
-import re
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from _tiny import ROOT, TINY as TINY_BASE, run_snakemake, write_config
+from _tiny import ROOT, TINY as TINY_BASE, job_stats, planned_jobs, run_snakemake, write_config
 
 from zooselect.scores import METHODS
 
@@ -25,18 +24,6 @@ TINY = {**TINY_BASE, "stability": {"seeds": 2}}
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return run_snakemake(workdir, *args)
-
-
-def planned_jobs(workdir: Path) -> dict[str, int]:
-    """Rule -> number of jobs a dry run plans (empty when nothing is to be done)."""
-    result = snakemake(workdir, "-n")
-    assert result.returncode == 0, result.stderr + result.stdout
-    output = result.stdout + result.stderr
-    if "Nothing to be done" in output:
-        return {}
-    table = output.split("Job stats:", 1)[1]
-    rows = re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE)
-    return {rule: int(count) for rule, count in rows if rule not in ("total", "all")}
 
 
 @pytest.fixture(scope="module")
@@ -248,16 +235,19 @@ def test_task_granularity_plans_one_job_per_target_regime_expert(tmp_path):
     assert planned["train_expert"] == 2 and planned["train_multidomain_expert"] == 1
 
 
+def shipped_config_plan(workdir: Path, name: str) -> dict[str, int]:
+    """The job stats (``all`` and ``total`` included) of a dry run of config/`name` in `workdir`."""
+    result = snakemake(workdir, "-n", "--configfile", str(ROOT / "config" / name))
+    assert result.returncode == 0, result.stderr[-4000:]
+    return job_stats(result)
+
+
 def test_paper_configuration_plans_the_paper_benchmark(tmp_path):
     """config/paper.yaml: 8 sources, 8 targets in 3 regimes and 3 few-shot-only
     targets in 2, two torchvision architectures x 7 sources x 2 initialisations
     (ImageNet is the generic expert's source), and a multi-domain zoo of
     1 + 8 + 8 entries: 2 + 28 + 17 = 47 experts, 8 x 3 + 3 x 2 = 30 tasks."""
-    result = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "paper.yaml"))
-    assert result.returncode == 0, result.stderr[-4000:]
-    table = (result.stdout + result.stderr).split("Job stats:", 1)[1]
-    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE)}
-    assert planned == {
+    assert shipped_config_plan(tmp_path, "paper.yaml") == {
         "prepare_dataset": 19,
         "split_regime": 30,
         "train_generic_expert": 2,
@@ -277,4 +267,24 @@ def test_paper_configuration_plans_the_paper_benchmark(tmp_path):
         "zoo_figures": 2,
         "all": 1,
         "total": 3645 + 8 * 3 + 1,
+    }
+
+
+def test_standard_configuration_plans_forward_passes_and_scores_only(tmp_path):
+    """config/standard.yaml: 11 given torchvision experts x 11 targets, full regime only, judged
+    against the published table: one cache job per (target, expert), one score job per (target,
+    method) for 21 methods, no training, no fine-tuning, no zoo tables (nothing is trained), no
+    stability draws; VOC 2007's single-label manifest is made by its own rule."""
+    (tmp_path / "data").symlink_to(ROOT / "data")  # finetune.published is relative to the working directory
+    assert shipped_config_plan(tmp_path, "standard.yaml") == {
+        "voc_single_label": 1,
+        "prepare_dataset": 11,
+        "split_regime": 11,
+        "extract_cache": 11 * 11,
+        "score_experts": 11 * 21,
+        "aggregate": 1,
+        "figures": 1,
+        "zoo_figures": 1,  # the given zoo
+        "all": 1,
+        "total": 379,
     }

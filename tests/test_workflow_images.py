@@ -18,29 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
-from _tiny import TINY, run_snakemake, write_config
+from _tiny import TINY, run_snakemake, write_config, write_image_folder
 from zooselect.data import load_dataset
 from zooselect.data.stream import FileSource
 
 pytestmark = pytest.mark.workflow
 
-SIDE = 256
-
-
 def _write_folder(root: Path, classes: dict[str, int], seed: int) -> Path:
-    """``classes`` -> image count; each class has its own colour and stripe direction, 256 x 256 JPEGs."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:SIDE, 0:SIDE]
-    for k, (name, count) in enumerate(classes.items()):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        colour = np.array([60 + 60 * (k % 3), 200 - 50 * (k % 4), 90 + 40 * k % 160])
-        for i in range(count):
-            stripes = np.sin((xx if k % 2 else yy) * rng.uniform(0.05, 0.2) + rng.uniform(0, 6))
-            pixels = colour + 50 * stripes[..., None] + rng.normal(0, 15, (SIDE, SIDE, 3))
-            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(root / name / f"{i:03d}.jpg", quality=85)
-    return root
+    """``classes`` -> image count; 256 x 256 JPEGs (``_tiny.write_image_folder``)."""
+    return write_image_folder(root, classes, seed, side=256)
 
 
 def _config(source: Path, target: Path) -> dict:

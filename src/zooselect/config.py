@@ -10,9 +10,10 @@ valid choices.
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, Mapping
 
-from .zoo import zoo_from_config
+from .zoo import generic_name, zoo_from_config
 
 
 class ConfigError(ValueError):
@@ -48,9 +49,9 @@ def check_config(config: Mapping[str, Any]) -> None:
     from .scores import METHODS
 
     for section in ("sources", "targets"):
-        for name, spec in config[section].items():
+        for name, spec in config.get(section, {}).items():
             check_dataset(section, name, spec)
-    for name, spec in config["sources"].items():
+    for name, spec in config.get("sources", {}).items():
         if "regimes" in spec:
             raise ConfigError(f"sources.{name}: 'regimes' is for targets only")
     for name, spec in config["targets"].items():
@@ -59,11 +60,11 @@ def check_config(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"targets.{name}.regimes: {', '.join(unknown)} not in regimes ({', '.join(config['regimes'])})"
             )
-    both = set(config["sources"]) & set(config["targets"])
+    both = set(config.get("sources", {})) & set(config["targets"])
     if both:
         raise ConfigError(f"names used both as a source and a target: {_choices(both)}")
 
-    for arch in config["zoo"]["architectures"]:
+    for arch in config["zoo"].get("architectures", {}):
         if arch not in ARCHITECTURES:
             raise ConfigError(
                 f"zoo.architectures: unknown architecture '{arch}'; valid architectures: "
@@ -75,12 +76,16 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"selection.probe.arch: unknown architecture '{probe_arch}'; valid architectures: "
             f"{valid_architectures()}"
         )
+    from .userzoo import ZooError
+
     try:
         zoo = zoo_from_config(config)
+    except ZooError as error:  # a given entry: its message names zoo.given and the expert
+        raise ConfigError(str(error)) from None
     except ValueError as error:
         raise ConfigError(f"zoo: {error}") from error
-    if config["zoo"].get("multidomain", {}).get("variants") and "multidomain" not in config["training"]:
-        raise ConfigError("training.multidomain: a schedule is needed when zoo.multidomain.variants is set")
+    check_trained_zoo(config, zoo)
+    check_given_zoo(config, zoo)
     baseline = config["zoo"]["baseline"]
     if baseline not in zoo:
         raise ConfigError(f"zoo.baseline: unknown expert '{baseline}'; valid experts: {_choices(zoo)}")
@@ -121,6 +126,72 @@ def check_config(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"finetune.epochs: no epochs given for regime(s) {', '.join(missing)}")
     if config["finetune"].get("ground_truth", "finetune") == "published":
         check_published_ground_truth(config, list(zoo))
+
+
+def check_trained_zoo(config: Mapping[str, Any], zoo: Mapping[str, Any]) -> None:
+    """What the experts the workflow trains need: sources, and a schedule for each kind."""
+    if not zoo:
+        raise ConfigError(
+            "zoo: no experts; give zoo.architectures (experts the workflow trains), "
+            "zoo.multidomain.variants or zoo.given (torchvision, timm or checkpoint entries)"
+        )
+    trained = [expert for expert in zoo.values() if not expert.given]
+    training = config.get("training", {})
+    if trained and not config.get("sources"):
+        raise ConfigError(
+            "sources: the experts the workflow trains need at least one source dataset "
+            f"({', '.join(e.name for e in trained[:3])}{' ...' if len(trained) > 3 else ''})"
+        )
+    generic = [e for e in trained if e.name == generic_name(e.arch)]
+    if len(trained) > len(generic) + sum(e.init == "multidomain" for e in trained) and "expert" not in training:
+        raise ConfigError("training.expert: a schedule is needed to train the single-domain experts")
+    if generic and "generic" not in training:
+        raise ConfigError("training.generic: a schedule is needed to train the generic experts (zoo.generic)")
+    if config["zoo"].get("multidomain", {}).get("variants") and "multidomain" not in training:
+        raise ConfigError("training.multidomain: a schedule is needed when zoo.multidomain.variants is set")
+
+
+def check_given_zoo(config: Mapping[str, Any], zoo: Mapping[str, Any]) -> None:
+    """Given entries: the names they use exist (checked without downloading anything), and every
+    listed method can run on them.
+
+    - ``domain_similarity`` compares the target with the expert's own source
+      training data, which a given expert does not come with: refused.
+    - ``lgc`` needs per-sample gradients of the last convolution, which
+      torchvision's ResNets and DenseNets give and other torchvision models
+      and timm models do not: refused for those (a checkpoint is checked
+      when its cache is extracted).
+    - ``source_accuracy`` needs the expert's accuracy on its source, which
+      torchvision publishes in its weights' metadata; random weights
+      (``weights: null``), timm models and .safetensors files have none, so
+      the scoring job would stop on them: refused here instead.
+    """
+    from .userzoo import ZooError, check_entry, gives_gradients, known_source_accuracy
+
+    given = [expert.entry for expert in zoo.values() if expert.given]
+    if not given:
+        return
+    for entry in given:
+        try:
+            check_entry(entry, "zoo.given")
+        except ZooError as error:
+            raise ConfigError(str(error)) from None
+    methods = config["methods"]
+
+    def refuse(method: str, entries: list, why: str) -> None:
+        if method in methods and entries:
+            names = ", ".join(f"{e.name} ({e.label()})" for e in entries)
+            raise ConfigError(f"methods.{method}: {why}, which the given expert(s) {names} lack; "
+                              f"remove {method} from methods or these entries from zoo.given")
+
+    refuse("domain_similarity", given, "it compares the target with each expert's own source training data")
+    refuse("lgc", [e for e in given if gives_gradients(e) is False],
+           "it needs per-sample gradients of the last convolution (torchvision's ResNets and DenseNets have them)")
+    if "source_accuracy" in methods:
+        accuracies = {e.name: known_source_accuracy(e) for e in given}
+        unknown = [e for e in given if accuracies[e.name] is not None and math.isnan(accuracies[e.name])]
+        why = "it ranks by the expert's published source accuracy (torchvision's weights metadata)"
+        refuse("source_accuracy", unknown, why)
 
 
 def check_published_ground_truth(config: Mapping[str, Any], experts: list[str]) -> None:

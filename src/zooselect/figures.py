@@ -352,22 +352,37 @@ def _means_over_targets(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
     return rows.groupby(["regime", "method"])[metric].agg(_nanmean).rename(metric).reset_index()
 
 
+#: The correlations the method-quality figure can show (config report.metric).
+CORRELATIONS = {  # summary column -> (name, axis label)
+    "spearman": ("Spearman", "Spearman ρ"),
+    "pearson": ("Pearson", "Pearson r"),
+    "kendall": ("Kendall's tau", "Kendall τ"),
+    "weighted_tau": ("weighted tau", "weighted τ"),
+}
+
+
 def plot_method_quality(
     summary: pd.DataFrame,
     path: str | Path,
     zoo: str,
     stability: pd.DataFrame | None = None,
+    metric: str = "spearman",
 ) -> None:
-    """Trials-to-best (lower is better) and Spearman (higher is better) per method.
+    """Trials-to-best (lower is better) and a correlation (higher is better) per method.
 
-    Two panels, methods on the x axis (best first by mean Spearman), one bar
-    per regime: the mean over targets (undefined Spearman values are left
-    out; a method with none defined shows "n/a"). Error bars: standard
-    deviation (ddof=1) over the seeds of `stability` of that mean, drawn
-    only when `stability` has at least 2 seeds for this zoo; the figure says
-    when they are absent.
+    metric: the correlation, a summary column of ``CORRELATIONS`` (Spearman by
+    default; the standard benchmark's headline is ``weighted_tau``). Two
+    panels, methods on the x axis (best first by its mean), one bar per
+    regime: the mean over targets (undefined values are left out; a method
+    with none defined shows "n/a"). Error bars: standard deviation (ddof=1)
+    over the seeds of `stability` of that mean, drawn only when `stability`
+    has at least 2 seeds for this zoo and the metric's column; the figure
+    says when they are absent.
     """
-    metrics = ["trials_to_best", "spearman"]
+    if metric not in CORRELATIONS:
+        raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(CORRELATIONS)}")
+    name, symbol = CORRELATIONS[metric]
+    metrics = ["trials_to_best", metric]
     _require(summary, ["zoo", "target", "regime", "method", *metrics], "summary")
     rows = _zoo_rows(summary, zoo)
     regimes = regime_order(rows["regime"])
@@ -375,27 +390,27 @@ def plot_method_quality(
     spreads: dict[str, pd.Series] = {}
     seeds = 0
     if stability is not None:
-        _require(stability, ["seed", "zoo", "target", "regime", "method", *metrics], "stability")
+        _require(stability, ["seed", "zoo", "target", "regime", "method", "trials_to_best"], "stability")
         stable = stability[stability["zoo"] == zoo]
         seeds = int(stable["seed"].nunique())
         if seeds >= 2:
-            for metric in metrics:
+            for column in (m for m in metrics if m in stable.columns):
                 per_seed = pd.concat(
                     [
-                        _means_over_targets(group, metric).assign(seed=seed)
+                        _means_over_targets(group, column).assign(seed=seed)
                         for seed, group in stable.groupby("seed")
                     ],
                     ignore_index=True,
                 )
-                spreads[metric] = per_seed.groupby(["regime", "method"])[metric].std(ddof=1)
+                spreads[column] = per_seed.groupby(["regime", "method"])[column].std(ddof=1)
 
     means = {
-        metric: _means_over_targets(rows, metric).set_index(["regime", "method"])[metric]
-        for metric in metrics
+        column: _means_over_targets(rows, column).set_index(["regime", "method"])[column]
+        for column in metrics
     }
     per_target = _per_target(rows)
-    undefined = int(per_target["spearman"].isna().sum())
-    by_method = means["spearman"].groupby(level="method").agg(_nanmean)
+    undefined = int(per_target[metric].isna().sum())
+    by_method = means[metric].groupby(level="method").agg(_nanmean)
     methods = sorted(
         by_method.index.astype(str),
         key=lambda m: (not np.isfinite(by_method[m]), -np.nan_to_num(by_method[m]), m),
@@ -413,21 +428,21 @@ def plot_method_quality(
             "Trials to reach the most accurate expert, in score order (1 = perfect)",
         ),
         (
-            "spearman",
-            "Spearman ρ (higher is better)",
-            "Spearman correlation between scores and fine-tuned accuracies",
+            metric,
+            f"{symbol} (higher is better)",
+            f"{name} {'correlation ' if metric in ('spearman', 'pearson') else ''}between scores and fine-tuned accuracies",
         ),
     ]
-    for ax, (metric, ylabel, title) in zip(axes, panels):
+    for ax, (column, ylabel, title) in zip(axes, panels):
         for index, regime in enumerate(regimes):
             offsets = x - 0.4 + bar_width * (index + 0.5)
             heights = np.array(
-                [means[metric].get((regime, method), np.nan) for method in methods], dtype=float
+                [means[column].get((regime, method), np.nan) for method in methods], dtype=float
             )
             errors = None
-            if metric in spreads:
+            if column in spreads:
                 errors = np.array(
-                    [spreads[metric].get((regime, method), np.nan) for method in methods], dtype=float
+                    [spreads[column].get((regime, method), np.nan) for method in methods], dtype=float
                 )
             color = REGIME_COLORS[index % len(REGIME_COLORS)]
             defined = np.isfinite(heights)
@@ -458,7 +473,7 @@ def plot_method_quality(
                 )
         ax.set_title(title, fontsize=10, loc="left")
         ax.set_ylabel(ylabel)
-        ax.axhline(1 if metric == "trials_to_best" else 0, color="black", linewidth=0.8)
+        ax.axhline(1 if column == "trials_to_best" else 0, color="black", linewidth=0.8)
         ax.grid(axis="y", linewidth=0.4, alpha=0.6)
         ax.set_axisbelow(True)
     axes[1].set_ylim(-1.05, 1.05)
@@ -473,15 +488,17 @@ def plot_method_quality(
         frameon=False,
     )
     axes[1].set_xticks(x, methods, rotation=45, ha="right", fontsize=8)
-    axes[1].set_xlabel("selection method (best first by mean Spearman)")
+    axes[1].set_xlabel(f"selection method (best first by mean {name})")
     if seeds >= 2:
         note = f"error bars: standard deviation over {seeds} draws of the probe set"
+        if metric not in spreads:
+            note += f", for trials to best only (the draws do not record {name})"
     elif stability is None:
         note = "no error bars: no stability runs given"
     else:
         note = f"no error bars: stability runs have {seeds} seed(s) for this zoo (need ≥ 2)"
     undefined_note = (
-        f"; Spearman undefined for {undefined} of {len(per_target)} (target, regime, method) cells, left out"
+        f"; {name} undefined for {undefined} of {len(per_target)} (target, regime, method) cells, left out"
         if undefined
         else ""
     )

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .userzoo import ExpertEntry, LoadedExpert, ZooError, load_expert, read_yaml
+from .userzoo import ZooEntry, LoadedExpert, ZooError, load_expert, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def _checked(target: TargetSpec) -> TargetSpec:
     return target
 
 
-def check_methods(names: Sequence[str], zoo_entries: Sequence[ExpertEntry] = ()) -> list[str]:
+def check_methods(names: Sequence[str], zoo_entries: Sequence[ZooEntry] = ()) -> list[str]:
     """The methods to score with, checked: known, computable from a cache, each named once."""
     from .scores import get_method
 
@@ -184,7 +184,7 @@ class RankOptions:
 
 
 def _cache_spec(
-    entry: ExpertEntry, target: TargetSpec, options: RankOptions, gradient_dim: int, sample: str
+    entry: ZooEntry, target: TargetSpec, options: RankOptions, gradient_dim: int, sample: str
 ) -> str:
     """What a cache was made from; a later run reuses it only when this is unchanged."""
     file = None
@@ -335,15 +335,10 @@ def plot_ranking(table: "pd.DataFrame", methods: Sequence[str], path: str | Path
         partial.unlink(missing_ok=True)
 
 
-def _load(entry: ExpertEntry, seed: int) -> LoadedExpert:
+def _load(entry: ZooEntry, seed: int) -> LoadedExpert:
     """``load_expert`` with the torch generator seeded by the expert's name: an expert with random
-    weights gets the same weights in every run (and when reloaded)."""
-    import torch
-
-    from .seeding import derive_seed
-
-    torch.manual_seed(derive_seed(seed, "expert", entry.name))
-    return load_expert(entry)
+    weights gets the same weights in every run (and when reloaded), as in the workflow."""
+    return load_expert(entry, seed)
 
 
 def resolve_device(name: str) -> "torch.device":  # noqa: F821
@@ -394,7 +389,7 @@ def _finetune(
 
 def rank(
     target: TargetSpec,
-    entries: Sequence[ExpertEntry],
+    entries: Sequence[ZooEntry],
     out: str | Path,
     options: RankOptions | None = None,
 ) -> "pd.DataFrame":  # noqa: F821

@@ -1,7 +1,13 @@
-"""A user's zoo file: named experts from torchvision, timm or checkpoint files.
+"""Given zoo entries: named experts from torchvision, timm or checkpoint files.
 
-The file (YAML) maps each expert's name to its ``source`` and that source's
-arguments::
+A zoo entry is either trained by the workflow (:mod:`zooselect.zoo`) or
+given: a model someone else trained. Given entries are written in one
+format, read by one parser (:func:`parse_zoo`, :func:`parse_entry`) and
+loaded by one loader (:func:`load_expert`), wherever they appear: in
+``zooselect rank``'s zoo file (``--zoo``) and in a workflow config's
+``zoo.given``. The zoo file (YAML) maps each expert's name to its
+``source`` and that source's arguments (``zoo.given`` is the same mapping,
+without the ``experts:`` key)::
 
     experts:
       tv_resnet50:                   # torchvision: a model name and its weights enum
@@ -33,7 +39,10 @@ benchmark's for zooselect checkpoints and our small architectures, ImageNet's
 for other architectures in a plain state dict.
 
 A list of entries, each with a ``name``, may replace the mapping. Relative
-checkpoint paths are relative to the zoo file's folder.
+checkpoint paths are relative to the zoo file's folder (in a workflow config:
+to the working directory). :func:`check_entry` checks the names an entry
+uses (model, weights, checkpoint file) without building or downloading
+anything, so a workflow stops at start-up on a misspelt one.
 """
 
 from __future__ import annotations
@@ -74,16 +83,28 @@ class ZooError(ValueError):
 
 
 @dataclass(frozen=True)
-class ExpertEntry:
-    """One expert of a zoo file: its name, source and the source's arguments (defaults filled in)."""
+class ZooEntry:
+    """One given zoo entry: its name, source and the source's arguments (defaults filled in)."""
 
     name: str
     source: str
     args: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
-        """The entry as canonical JSON: equal entries give equal strings (used to reuse caches)."""
+        """The entry as canonical JSON: equal entries give equal strings (used to reuse caches, and
+        as the workflow's params, so a changed entry re-runs its jobs)."""
         return json.dumps({"source": self.source, **self.args}, sort_keys=True, default=str)
+
+    @classmethod
+    def from_description(cls, name: str, description: str) -> "ZooEntry":
+        """The entry ``describe`` wrote (as the workflow's jobs receive it)."""
+        args = json.loads(description)
+        return cls(name, args.pop("source"), args)
+
+    @property
+    def model_name(self) -> str:
+        """What the entry builds: its model, or its checkpoint's architecture (or file) name."""
+        return str(self.args.get("model") or self.args.get("arch") or Path(self.args["path"]).name)
 
     def label(self) -> str:
         """A short description for tables: 'torchvision resnet50 (IMAGENET1K_V2)'."""
@@ -99,7 +120,7 @@ class ExpertEntry:
 class LoadedExpert:
     """An expert ready to run: ``model.features`` / ``model.head``, and how to prepare its input."""
 
-    entry: ExpertEntry
+    entry: ZooEntry
     model: nn.Module
     inputs: InputSpec
     info: dict[str, Any]
@@ -139,7 +160,7 @@ def read_yaml(path: str | Path, what: str) -> Any:
         raise ZooError(f"{what} {path} is not valid YAML: {error}") from error
 
 
-def parse_zoo(data: Any, base: Path, where: str = "zoo file") -> list[ExpertEntry]:
+def parse_zoo(data: Any, base: Path, where: str = "zoo file") -> list[ZooEntry]:
     """The entries of a parsed zoo file; ``base`` anchors relative checkpoint paths."""
     if isinstance(data, dict) and set(data) == {"experts"}:
         data = data["experts"]
@@ -166,7 +187,7 @@ def parse_zoo(data: Any, base: Path, where: str = "zoo file") -> list[ExpertEntr
     return [parse_entry(str(name), spec, base, where) for name, spec in items]
 
 
-def parse_entry(name: str, spec: Any, base: Path, where: str = "zoo file") -> ExpertEntry:
+def parse_entry(name: str, spec: Any, base: Path, where: str = "zoo file") -> ZooEntry:
     """One expert entry, checked (source, required and unknown arguments) with defaults filled in."""
     if not EXPERT_NAME.match(name):
         raise ZooError(
@@ -211,10 +232,10 @@ def parse_entry(name: str, spec: Any, base: Path, where: str = "zoo file") -> Ex
         input_override(args["preprocessing"])
     except (TypeError, ValueError) as error:
         raise ZooError(f"{where}: expert '{name}': bad preprocessing: {error}") from error
-    return ExpertEntry(name, source, args)
+    return ZooEntry(name, source, args)
 
 
-def read_zoo(path: str | Path) -> list[ExpertEntry]:
+def read_zoo(path: str | Path) -> list[ZooEntry]:
     """The experts of zoo file ``path``."""
     path = Path(path)
     return parse_zoo(read_yaml(path, "zoo file"), path.parent.resolve(), f"zoo file {path}")
@@ -241,8 +262,83 @@ def input_override(value: Any) -> InputSpec | None:
     return InputSpec(**value)
 
 
-def load_expert(entry: ExpertEntry) -> LoadedExpert:
-    """Build or load the entry's model (eval mode, channels-last) and its input preparation."""
+def check_entry(entry: ZooEntry, where: str = "zoo file") -> None:
+    """The names ``entry`` uses, checked without building a model or downloading weights.
+
+    torchvision: the model is one of torchvision's classifiers and the
+    weights one of its enum members; timm: the model (without its tag) is
+    one timm knows; a checkpoint: the file exists, and ``library`` and
+    ``arch`` (where given) are known. Raises ZooError naming the entry and
+    the closest valid names. Imports torchvision or timm only when an entry
+    of theirs is checked.
+    """
+    args = entry.args
+    try:
+        if entry.source == "torchvision":
+            from .models.torchvision_classifiers import check_torchvision_name
+            from .models.torchvision_models import resolve_weights
+
+            check_torchvision_name(args["model"])
+            resolve_weights(args["model"], args["weights"])
+        elif entry.source == "timm":
+            from .models.timm_models import check_timm_name
+
+            check_timm_name(args["model"])
+        else:
+            from .models.local import resolve_library
+
+            if not Path(args["path"]).is_file():
+                raise ValueError(f"checkpoint {args['path']} does not exist or is not a file")
+            if args["arch"] is not None:
+                resolve_library(args["arch"], args["library"])
+            elif args["library"] is not None:
+                resolve_library("", args["library"])
+    except ValueError as error:
+        raise ZooError(f"{where}: expert '{entry.name}': {error}") from None
+
+
+def gives_gradients(entry: ZooEntry) -> bool | None:
+    """Whether the entry's model gives LGC its per-sample gradients (a last convolution it can
+    resume from: torchvision's ResNets and DenseNets); None for a checkpoint, which tells only
+    when loaded (zooselect's models and those torchvision ones do)."""
+    if entry.source == "torchvision":
+        from .models.torchvision_models import TORCHVISION_ARCHITECTURES
+
+        return entry.args["model"] in TORCHVISION_ARCHITECTURES
+    if entry.source == "timm":
+        return False
+    return None
+
+
+def known_source_accuracy(entry: ZooEntry) -> float | None:
+    """The entry's source accuracy where it is known without loading the model: torchvision's
+    from its weights' metadata (NaN without weights), NaN for timm (its pretrained_cfg has none)
+    and for a .safetensors file; None for other checkpoints (a zooselect checkpoint carries its
+    own). See :mod:`zooselect.models.expert_attributes`."""
+    import math
+
+    if entry.source == "torchvision":
+        from .models.expert_attributes import torchvision_source_accuracy
+
+        return torchvision_source_accuracy(entry.args["model"], entry.args["weights"])
+    if entry.source == "timm" or Path(entry.args["path"]).suffix == ".safetensors":
+        return math.nan
+    return None
+
+
+def load_expert(entry: ZooEntry, seed: int | None = None) -> LoadedExpert:
+    """Build or load the entry's model (eval mode) and its input preparation.
+
+    seed: seeds torch's generator with the expert's name first
+    (``derive_seed(seed, "expert", name)``), so an expert with random
+    weights gets the same weights in every run and every job.
+    """
+    if seed is not None:
+        import torch
+
+        from .seeding import derive_seed
+
+        torch.manual_seed(derive_seed(seed, "expert", entry.name))
     args = entry.args
     try:
         if entry.source == "torchvision":
@@ -283,3 +379,22 @@ def load_expert(entry: ExpertEntry) -> LoadedExpert:
     inputs = override or inputs
     model.eval()
     return LoadedExpert(entry, model, inputs, info)
+
+
+def load_zoo_expert(
+    name: str, checkpoint: str | None, given: str = "", seed: int = 0
+) -> tuple[nn.Module, InputSpec, dict[str, Any]]:
+    """A workflow job's expert, trained or given: (model, its input preparation, its info).
+
+    given: the given entry's ``describe()`` (the job's params), or empty for
+    an expert the workflow trained, which is read from ``checkpoint``
+    (``results/experts/{name}.pt``). A given entry is loaded by
+    :func:`load_expert` as ``zooselect rank`` loads it, seeded by its name.
+    """
+    if given:
+        expert = load_expert(ZooEntry.from_description(name, given), seed)
+        return expert.model, expert.inputs, expert.info
+    from .models.checkpoint import checkpoint_input, load_checkpoint
+
+    model, info = load_checkpoint(checkpoint)
+    return model, checkpoint_input(info), info

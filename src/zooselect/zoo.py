@@ -1,6 +1,12 @@
-"""The zoo's names: which experts a config builds and how their names read.
+"""The zoo's names: which experts a config builds or is given, and how their names read.
 
-Two zoos, judged separately (as in the paper):
+A zoo entry is either trained by the workflow or given (``zoo.given``): a
+torchvision or timm model with its weights, or a local checkpoint, written
+in the zoo-entry format of ``zooselect rank``'s zoo file and parsed by the
+same parser (:mod:`zooselect.userzoo`). Given entries skip the training
+stage; everything after it treats all entries alike.
+
+Up to three zoos, each judged separately (the first two as in the paper):
 
 - the single-domain zoo: ``{arch}-{source}-{init}`` (``resnet-mnist-scratch``,
   ``resnet-mnist-generic``) and the generic expert of each architecture,
@@ -9,7 +15,11 @@ Two zoos, judged separately (as in the paper):
 - the multi-domain zoo: one ResNet trained on all sources at once, whose
   domain-specific parameters are each an entry, ``{variant}-{domain}``
   (``multibn-mnist``, ``adapter-mnist``); the ``shared`` variant has no
-  domain-specific parameters but its heads, so it is one entry, ``shared-all``.
+  domain-specific parameters but its heads, so it is one entry, ``shared-all``;
+- the given zoo: the config's given entries, under the names the config
+  gives them (``resnet50``, ``tv_resnet18``). They are judged among
+  themselves, not mixed into the single-domain zoo, so adding hub models to
+  a config leaves the verdict on the trained zoo as it was.
 
 Names of architectures, sources and variants use lowercase letters, digits
 and underscores only, so ``-`` joins them unambiguously.
@@ -19,13 +29,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 INITS = ("scratch", "generic")
 MULTIDOMAIN_VARIANTS = ("shared", "multibn", "adapter")
 MULTIDOMAIN_ARCH = "resnet"  # the multi-domain expert is a ResNet (models.multidomain)
 SHARED_ENTRY = "shared-all"
-SINGLE_DOMAIN, MULTI_DOMAIN = "single_domain", "multi_domain"
+SINGLE_DOMAIN, MULTI_DOMAIN, GIVEN = "single_domain", "multi_domain", "given"
 
 
 @dataclass(frozen=True)
@@ -35,9 +47,14 @@ class Expert:
     name: str
     arch: str
     sources: tuple[str, ...]
-    init: str  # "scratch", "generic" (from the generic expert of its arch), or "multidomain"
+    init: str  # "scratch", "generic" (from the generic expert of its arch), "multidomain" or "given"
     zoo: str = SINGLE_DOMAIN  # which zoo it is judged in
     variant: str = ""  # the multi-domain variant, for multi-domain entries
+    entry: Any = None  # a given entry's userzoo.ZooEntry (None for the workflow's own experts)
+
+    @property
+    def given(self) -> bool:
+        return self.entry is not None
 
 
 def generic_name(arch: str) -> str:
@@ -74,18 +91,24 @@ def build_zoo(
     generic: bool = True,
     variants: list[str] = (),
     generic_sources: list[str] | None = None,
+    given: list[Any] = (),
 ) -> dict[str, Expert]:
-    """Every zoo entry by name, in a stable order: single-domain, then multi-domain.
+    """Every zoo entry by name, in a stable order: single-domain, multi-domain, then given.
 
     The generic expert trains on `generic_sources` (default: every source).
     When they name a single source (the paper's ImageNet expert), the generic
     expert *is* that source's expert, so no single-domain expert of that
-    source is added.
+    source is added. given: the given entries (``userzoo.ZooEntry``), in
+    the zoo of that name; with no architectures, they are the whole zoo.
     """
+    if archs and not sources:
+        raise ValueError(
+            "the experts the workflow trains (zoo.architectures) need at least one source dataset (sources)"
+        )
     only_source = list(generic_sources) if generic_sources is not None and len(generic_sources) == 1 else None
     generic_sources = list(sources) if generic_sources is None else list(generic_sources)
     unknown = sorted(set(generic_sources) - set(sources))
-    if unknown or not generic_sources:
+    if archs and (unknown or not generic_sources):
         raise ValueError(
             f"generic_sources must be a non-empty list of sources; unknown: {', '.join(unknown)}"
         )
@@ -114,17 +137,33 @@ def build_zoo(
         for name in multidomain_entries(variant, sources):
             domain_sources = tuple(sources) if name == SHARED_ENTRY else (name.split("-", 1)[1],)
             zoo[name] = Expert(name, MULTIDOMAIN_ARCH, domain_sources, "multidomain", MULTI_DOMAIN, variant)
+    for entry in given:
+        if entry.name in zoo:
+            raise ValueError(f"given expert '{entry.name}' has the name of one the workflow trains")
+        zoo[entry.name] = Expert(entry.name, entry.model_name, (), "given", GIVEN, entry=entry)
     return zoo
 
 
+def given_entries(config) -> list[Any]:
+    """The config's ``zoo.given`` entries, parsed by the zoo-entry parser of ``zooselect rank``
+    (``userzoo.parse_zoo``); relative checkpoint paths are relative to the working directory."""
+    given = config["zoo"].get("given") or {}
+    if not given:
+        return []
+    from .userzoo import parse_zoo
+
+    return parse_zoo(given, Path("."), "zoo.given")
+
+
 def zoo_from_config(config) -> dict[str, Expert]:
-    """The zoo a (schema-validated) workflow config builds."""
+    """The zoo a (schema-validated) workflow config builds or is given."""
     zoo_config = config["zoo"]
     return build_zoo(
-        list(zoo_config["architectures"]),
-        list(config["sources"]),
+        list(zoo_config.get("architectures", {})),
+        list(config.get("sources", {})),
         list(zoo_config.get("inits", ["scratch"])),
         zoo_config.get("generic", True),
         list(zoo_config.get("multidomain", {}).get("variants", [])),
         zoo_config.get("generic_sources"),
+        given_entries(config),
     )

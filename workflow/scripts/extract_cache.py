@@ -1,9 +1,11 @@
 """Extract one expert's caches: features, source-head probabilities and projected
 gradients on the selection sample of each of the job's (target, regime) tasks.
 
-A job that does all of an expert's tasks (jobs.granularity: expert) also
-writes the expert's source class means, which would otherwise cost a job
-(and a process start) of their own."""
+The expert is one the workflow trained (its checkpoint) or a given zoo entry
+(params.given), loaded as ``zooselect rank`` loads it, with its own
+preprocessing. A job that does all of an expert's tasks (jobs.granularity:
+expert) also writes the expert's source class means where a method needs
+them, which would otherwise cost a job (and a process start) of their own."""
 
 import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
@@ -15,19 +17,25 @@ from zooselect.data.stream import Images
 from zooselect.experts import merge_sources
 from zooselect.extraction import cache_attrs, extract, source_class_means
 from zooselect.io import read_json
-from zooselect.models import checkpoint_input, load_checkpoint
 from zooselect.models.expert_attributes import expert_attributes
+from zooselect.rank import supports_gradients
 from zooselect.runtime import Stopwatch, job_device, loader_workers, start_job
 from zooselect.seeding import derive_seed
+from zooselect.userzoo import load_zoo_expert
 
 log = start_job(snakemake, uses_torch=True)
 params = snakemake.params
 expert = snakemake.wildcards.expert
 workers = loader_workers(snakemake)
-model, info = load_checkpoint(snakemake.input.checkpoint)
+model, spec, info = load_zoo_expert(expert, snakemake.input.get("checkpoint"), params.given, params.seed)
+if params.gradient_dim and not supports_gradients(model):
+    raise ValueError(
+        f"method 'lgc' needs per-sample gradients of the last convolution, which expert '{expert}' "
+        "does not provide (torchvision's ResNets and DenseNets and zooselect's models do); leave lgc out"
+    )
 model = model.to(device=job_device(), memory_format=torch.channels_last)
-spec = checkpoint_input(info)
 attributes = expert_attributes(model, info)  # what the target-agnostic baselines score
+log.info("%s: input %s", expert, spec.describe())
 datasets = {}  # each target's dataset is read once per job
 caches = snakemake.output.caches  # one path (a task's job) or a list (an expert's job)
 caches = [caches] if isinstance(caches, str) else list(caches)

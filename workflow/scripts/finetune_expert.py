@@ -1,4 +1,6 @@
-"""Fine-tune one expert on each of the job's (target, regime) tasks at every learning rate of the grid."""
+"""Fine-tune one expert on each of the job's (target, regime) tasks at every learning rate of the grid.
+
+The expert is one the workflow trained (its checkpoint) or a given zoo entry (params.given)."""
 
 import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
@@ -8,18 +10,17 @@ import torch
 from zooselect.data import load_dataset
 from zooselect.data.stream import Images
 from zooselect.io import read_json, write_rows
-from zooselect.models import checkpoint_input, load_checkpoint
 from zooselect.runtime import job_device, loader_workers, resume_file, start_job
 from zooselect.seeding import derive_seed
 from zooselect.training import Resume, Schedule, checkpoint_every, epochs_to_steps, finetune
+from zooselect.userzoo import load_zoo_expert
 
 log = start_job(snakemake, uses_torch=True)
 params = snakemake.params
 expert = snakemake.wildcards.expert
 workers = loader_workers(snakemake)
-pretrained, info = load_checkpoint(snakemake.input.checkpoint)
+pretrained, spec, _ = load_zoo_expert(expert, snakemake.input.get("checkpoint"), params.given, params.seed)
 pretrained = pretrained.to(device=job_device(), memory_format=torch.channels_last)
-spec = checkpoint_input(info)
 datasets = {}  # each target's dataset is read once per job
 
 for task, dataset_path, split_path, output in zip(

@@ -58,6 +58,19 @@ def _last_linear(net: nn.Module, num_classes: int) -> str:
     return names[-1]
 
 
+def drop_aux_outputs(net: nn.Module) -> None:
+    """Make a network with auxiliary heads return only its main output in training mode too.
+
+    inception_v3 with weights keeps its auxiliary classifier (torchvision's
+    parameter count, 27.2 M, includes it) and in training mode returns
+    ``InceptionOutputs(logits, aux_logits)``, which fine-tuning cannot use.
+    The module stays (the parameter count is torchvision's); its output is
+    no longer returned. googlenet drops its auxiliary heads itself.
+    """
+    if getattr(net, "aux_logits", False):
+        net.aux_logits = False
+
+
 class TorchvisionClassifier(nn.Module):
     """A torchvision classifier split at its last linear layer into ``body`` and ``head``."""
 
@@ -75,6 +88,7 @@ class TorchvisionClassifier(nn.Module):
         else:
             net = builder(weights=resolved)
             outputs = len(resolved.meta["categories"])
+        drop_aux_outputs(net)
         self.classifier_name = _last_linear(net, outputs)
         head = net.get_submodule(self.classifier_name)
         net.set_submodule(self.classifier_name, nn.Identity())
