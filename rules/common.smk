@@ -368,7 +368,7 @@ def get_summary_inputs(wildcards):
         inputs["probe_records"] = per_task(
             "results/benchmarks/probes/{target}/{regime}.tsv"
         )
-    if BY_EXPERT or "source_means" in needs:
+    if "source_means" in needs:  # made only when a method needs them (source_means_output)
         inputs["source_means"] = expand(
             "results/source_means/{expert}.h5", expert=EXPERTS
         )

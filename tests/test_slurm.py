@@ -106,8 +106,10 @@ def sacct_jobs(env: dict[str, str], run_id: str) -> list[dict[str, str]]:
 
 
 def comparable(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary without its measured seconds (wall times differ between any two runs)."""
-    return summary.drop(columns=[c for c in summary.columns if c.endswith("_seconds")])
+    """The summary without its measured seconds and the shares made of them (wall times differ
+    between any two runs)."""
+    timed = [c for c in summary.columns if c.endswith(("_seconds", "_share"))]
+    return summary.drop(columns=timed)
 
 
 def test_tiny_workflow_runs_through_sbatch_and_matches_a_local_run(cluster, tmp_path):
