@@ -30,6 +30,7 @@ from .dataset import Dataset, StreamedDataset, load_dataset, save_dataset
 from .files import csv_manifest, imagefolder, url_archive
 from .glyphs import font_glyphs
 from .packaged import mnist, sklearn_digits
+from .patterns import colour_fields, gratings, noise_textures, polygons
 from .pictures import photo_patches, texture_crops
 from .procedural import dots, shapes
 from .sampling import fewshot_indices, sample_per_class
@@ -57,6 +58,10 @@ DATASET_KINDS: dict[str, Callable[..., Dataset | StreamedDataset]] = {
     "shapes": shapes,
     "sklearn_digits": sklearn_digits,
     "dots": dots,
+    "gratings": gratings,
+    "noise_textures": noise_textures,
+    "polygons": polygons,
+    "colour_fields": colour_fields,
     "imagefolder": imagefolder,
     "csv": csv_manifest,
     "url": url_archive,
