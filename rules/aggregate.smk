@@ -149,3 +149,35 @@ rule figures:
         experts=get_figure_experts(),
     script:
         "../workflow/scripts/figures.py"
+
+
+# Which method to recommend: leave-one-target-out over the targets
+# (zooselect.method_choice), for the largest zoo; planned with 3 targets or more.
+rule method_choice:
+    input:
+        summary="results/summary.csv",
+    output:
+        methods=report(
+            "results/tables/method_choice.csv",
+            caption="../report/method_choice.rst",
+            category="Selection",
+        ),
+        folds="results/tables/method_choice_folds.csv",
+        recommendation="results/method_recommendation.json",
+        figure=report(
+            "results/figures/method_choice.png",
+            caption="../report/method_choice.rst",
+            category="Selection",
+        ),
+    log:
+        "results/logs/method_choice.log",
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        zoo=get_choice_zoo(),
+    script:
+        "../workflow/scripts/method_choice.py"

@@ -124,6 +124,11 @@ def get_final_outputs():
         *expand("results/figures/{zoo}/topk_gain.png", zoo=get_zoos()),
         *expand("results/figures/{zoo}/method_quality.png", zoo=get_zoos()),
         *(["results/stability.csv"] if STABILITY_TASKS else []),
+        *(
+            ["results/tables/method_choice.csv", "results/figures/method_choice.png"]
+            if len(TARGETS) >= CHOICE_MIN_TARGETS
+            else []
+        ),
     ]
 
 
@@ -368,7 +373,8 @@ def get_summary_inputs(wildcards):
         inputs["probe_records"] = per_task(
             "results/benchmarks/probes/{target}/{regime}.tsv"
         )
-    if "source_means" in needs:  # made only when a method needs them (source_means_output)
+    # made only when a method needs them (source_means_output)
+    if "source_means" in needs:
         inputs["source_means"] = expand(
             "results/source_means/{expert}.h5", expert=EXPERTS
         )
@@ -506,6 +512,16 @@ def get_zoos():
     return {
         zoo: zoos[zoo] for zoo in (SINGLE_DOMAIN, MULTI_DOMAIN, GIVEN) if zoo in zoos
     }
+
+
+# Leave-one-target-out needs a target to hold out and at least two to choose by.
+CHOICE_MIN_TARGETS = 3
+
+
+def get_choice_zoo():
+    """The zoo the recommended method is chosen for: the first of get_zoos (the single-domain
+    zoo, or the given zoo of config/standard.yaml)."""
+    return next(iter(get_zoos()))
 
 
 def get_figure_experts():

@@ -265,16 +265,29 @@ def test_paper_configuration_plans_the_paper_benchmark(tmp_path):
         "zoo_tables": 1,
         "figures": 1,
         "zoo_figures": 2,
+        "method_choice": 1,
         "all": 1,
-        "total": 3645 + 8 * 3 + 1,
+        "total": 3645 + 8 * 3 + 1 + 1,
     }
+
+
+def test_wide_embedded_configuration_plans_eleven_targets(tmp_path):
+    """config/embedded_wide.yaml: the default's zoo (20 single-domain experts from 5 sources and
+    2 generic ones) on 11 targets x 3 regimes, and the leave-one-target-out choice of a method."""
+    planned = shipped_config_plan(tmp_path, "embedded_wide.yaml")
+    assert planned["prepare_dataset"] == 5 + 11
+    assert planned["split_regime"] == 11 * 3
+    assert planned["train_expert"] == 20 and planned["train_generic_expert"] == 2
+    assert planned["method_choice"] == 1
+    assert planned["total"] == 247
 
 
 def test_standard_configuration_plans_forward_passes_and_scores_only(tmp_path):
     """config/standard.yaml: 11 given torchvision experts x 11 targets, full regime only, judged
     against the published table: one cache job per (target, expert), one score job per (target,
     method) for 21 methods, no training, no fine-tuning, no zoo tables (nothing is trained), no
-    stability draws; VOC 2007's single-label manifest is made by its own rule."""
+    stability draws; VOC 2007's single-label manifest is made by its own rule; the
+    leave-one-target-out choice of a method."""
     (tmp_path / "data").symlink_to(ROOT / "data")  # finetune.published is relative to the working directory
     assert shipped_config_plan(tmp_path, "standard.yaml") == {
         "voc_single_label": 1,
@@ -285,6 +298,7 @@ def test_standard_configuration_plans_forward_passes_and_scores_only(tmp_path):
         "aggregate": 1,
         "figures": 1,
         "zoo_figures": 1,  # the given zoo
+        "method_choice": 1,  # leave-one-target-out over the 11 targets
         "all": 1,
-        "total": 379,
+        "total": 380,
     }

@@ -690,3 +690,29 @@ def runtime_table(summary: pd.DataFrame, zoo: str | None = None) -> pd.DataFrame
     table = table.assign(_zoo=table["zoo"].map(zoos), _order=table["regime"].map(order))
     table = table.sort_values(["_zoo", "_order", "method"], kind="stable")
     return table[RUNTIME_COLUMNS].reset_index(drop=True)
+
+
+def plot_method_choice(methods: pd.DataFrame, folds: pd.DataFrame, path: str | Path, zoo: str, regime: str) -> None:
+    """Leave-one-target-out (``zooselect.method_choice``): each method's Spearman correlation per
+    target (dots) and its mean (bar), with how many folds chose it; one zoo and regime."""
+    rows = methods[(methods["zoo"] == zoo) & (methods["regime"] == regime)]
+    if rows.empty:
+        raise ValueError(f"method choice table has no rows for zoo '{zoo}', regime '{regime}'")
+    rows = rows.sort_values("spearman_mean")
+    picked = folds[(folds["zoo"] == zoo) & (folds["regime"] == regime)]
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(rows) + 1.6))
+    y = np.arange(len(rows))
+    colours = ["tab:green" if robust else "tab:gray" for robust in rows["robust"]]
+    ax.barh(y, rows["spearman_mean"], xerr=rows["spearman_std"], color=colours, alpha=0.55, capsize=2)
+    for i, (_, row) in enumerate(rows.iterrows()):
+        if row["wins"]:
+            ax.text(1.02, i, f"chosen {row['wins']}/{len(picked)}", va="center", fontsize=7)
+    ax.set_yticks(y, rows["method"], fontsize=8)
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_xlim(-1, 1.3)
+    ax.set_xlabel("Spearman correlation with fine-tuned accuracy (bar: mean over targets, line: std)")
+    ax.set_title(
+        f"{zoo}, {regime}: leave-one-target-out over {len(picked)} targets (green: positive on every target)",
+        fontsize=9,
+    )
+    _save(fig, path)
