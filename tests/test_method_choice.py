@@ -99,3 +99,27 @@ def test_recommend_names_the_zoo_and_regime_it_has_no_folds_for():
     folds, methods = leave_one_target_out(_summary(TABLE))
     with pytest.raises(ValueError, match="zoo 'multi_domain', regime 'all'"):
         recommend(folds, methods, "multi_domain")
+
+
+def test_the_workflow_rule_writes_the_tables_the_figure_and_the_recommendation(tmp_path):
+    """The real rule and script under the real snakemake, on a 3-target config whose summary
+    the test writes (only method_choice is allowed to run)."""
+    import copy
+    import json
+
+    from _tiny import TINY, run_snakemake, write_config
+
+    config = copy.deepcopy(TINY)
+    config["targets"] = {name: {"kind": "dots", "options": {"train": 100, "test": 100}} for name in ("t1", "t2", "t4")}
+    write_config(tmp_path, config)
+    table = {m: {t: v for t, v in by_target.items() if t != "t3"} for m, by_target in TABLE.items()}
+    (tmp_path / "results").mkdir()
+    _summary(table).to_csv(tmp_path / "results" / "summary.csv", index=False)
+    result = run_snakemake(tmp_path, "results/tables/method_choice.csv", "--allowed-rules", "method_choice")
+    assert result.returncode == 0, result.stderr[-3000:]
+    methods = pd.read_csv(tmp_path / "results" / "tables" / "method_choice.csv")
+    assert set(methods["regime"]) == {"full", ALL_REGIMES} and set(methods["method"]) == {"a", "b"}
+    recommendation = json.loads((tmp_path / "results" / "method_recommendation.json").read_text())
+    # Held out t1: a 0.85 vs b 0.55 on t2, t4 -> a; t2: a 0.9 -> a; t4: a 0.85 -> a. a is positive everywhere.
+    assert recommendation["method"] == "a" and recommendation["zoo"] == "single_domain"
+    assert (tmp_path / "results" / "figures" / "method_choice.png").stat().st_size > 0
