@@ -390,18 +390,18 @@ def _reusable_cache(path: Path, expect: dict[str, Any]) -> dict[str, Any] | None
     """The cache at ``path`` when it was made from what ``expect`` says (its ``spec``, expert,
     target and regime) and reads back whole; else None, and the caller rebuilds it. A file that
     cannot be read (truncated, overwritten, another expert's) is treated as missing, with a warning."""
-    from .cache import read_attrs, read_cache
+    from .cache import read_cache
     from .io import BadFileError
 
     if not path.is_file():
         return None
     try:
-        if read_attrs(path).get("spec") != expect["spec"]:
-            log.info("%s: %s was made from other inputs or options; re-extracting it", expect["expert"], path)
-            return None
-        cache = read_cache(path, expect)
+        cache = read_cache(path, {key: value for key, value in expect.items() if key != "spec"})
     except BadFileError as error:
         log.warning("cache %s cannot be used (%s); rebuilding it", path, error.problem)
+        return None
+    if cache["attrs"].get("spec") != expect["spec"]:
+        log.info("%s: %s was made from other inputs or options; re-extracting it", expect["expert"], path)
         return None
     log.info("%s: reusing %s", expect["expert"], path)
     return cache
