@@ -418,3 +418,64 @@ def test_a_sigkilled_training_job_is_finished_by_the_rerun_and_nothing_else(tmp_
     resumed, _ = load_checkpoint(workdir / GENERIC)
     whole, _ = load_checkpoint(reference / GENERIC)
     assert _same_state(resumed, whole)
+
+
+SCORES = "results/scores/dots/5shot/lfc.csv"  # one job scores every method on dots/5shot
+# Two single-domain experts, one regime, closed-form methods (no probe, source means or gradients).
+SMALL = {
+    **TINY,
+    "regimes": ["5shot"],
+    "zoo": {**{k: v for k, v in TINY["zoo"].items() if k != "multidomain"}, "inits": ["scratch"]},
+    "methods": {"lfc": {}, "leep": {}},
+}
+
+
+def _stamps(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.workflow
+def test_a_bad_cache_or_checkpoint_in_the_workflow_is_named_with_what_to_delete(tmp_path):
+    """Truncated cache, another expert's cache copied in, truncated checkpoint: the failing job's
+    log names the file and says to delete it; nothing else is lost; doing so finishes the run."""
+    write_config(tmp_path, SMALL)
+    done = run_snakemake(tmp_path, SCORES)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = tmp_path / "results"
+    cache = Path("results/cache/dots/5shot/resnet-generic.h5")
+    score_log = results / "logs" / "scores" / "dots" / "5shot.log"
+    before = _stamps(results / "experts") | _stamps(results / "cache")
+
+    data = (tmp_path / cache).read_bytes()
+    (tmp_path / cache).write_bytes(data[: len(data) // 2])
+    failed = run_snakemake(tmp_path, "--forcerun", "score_experts", SCORES)
+    assert failed.returncode != 0
+    message = score_log.read_text()
+    assert f"{cache}: not a readable HDF5 file" in message
+    assert f"delete it and run snakemake again, which re-creates it (or run snakemake --forcerun {cache})" in message
+
+    (tmp_path / cache).write_bytes((tmp_path / cache.with_name("resnet-shapes-scratch.h5")).read_bytes())
+    failed = run_snakemake(tmp_path, "--forcerun", "score_experts", SCORES)
+    assert failed.returncode != 0
+    assert f"{cache}: it was made for another task or expert: expert 'resnet-shapes-scratch' (expected 'resnet-generic')" in score_log.read_text()
+    after = _stamps(results / "experts") | _stamps(results / "cache")
+    assert {k: v for k, v in after.items() if k != cache.name and not k.endswith(f"/{cache.name}")} == {
+        k: v for k, v in before.items() if not k.endswith(f"/{cache.name}")
+    }  # every other checkpoint and cache is untouched
+
+    checkpoint = Path("results/experts/resnet-shapes-scratch.pt")
+    data = (tmp_path / checkpoint).read_bytes()
+    (tmp_path / checkpoint).write_bytes(data[: len(data) // 2])
+    failed = run_snakemake(tmp_path, "--keep-going", SCORES)
+    assert failed.returncode != 0
+    message = (results / "logs" / "cache" / "resnet-shapes-scratch.log").read_text()
+    assert f"{checkpoint}: a truncated or damaged checkpoint" in message and "delete it and run snakemake again" in message
+    assert "weights_only" not in message
+    assert (tmp_path / cache).exists()  # the other expert's job was not undone
+
+    # Doing what the messages say finishes the run.
+    (tmp_path / cache).unlink()
+    (tmp_path / checkpoint).unlink()
+    rerun = run_snakemake(tmp_path, SCORES)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert _planned(tmp_path, SCORES) == {}
