@@ -457,7 +457,8 @@ def test_a_bad_cache_or_checkpoint_in_the_workflow_is_named_with_what_to_delete(
     (tmp_path / cache).write_bytes((tmp_path / cache.with_name("resnet-shapes-scratch.h5")).read_bytes())
     failed = run_snakemake(tmp_path, "--forcerun", "score_experts", SCORES)
     assert failed.returncode != 0
-    assert f"{cache}: it was made for another task or expert: expert 'resnet-shapes-scratch' (expected 'resnet-generic')" in score_log.read_text()
+    wrong = "it was made for another task or expert: expert 'resnet-shapes-scratch' (expected 'resnet-generic')"
+    assert f"{cache}: {wrong}" in score_log.read_text()
     after = _stamps(results / "experts") | _stamps(results / "cache")
     assert {k: v for k, v in after.items() if k != cache.name and not k.endswith(f"/{cache.name}")} == {
         k: v for k, v in before.items() if not k.endswith(f"/{cache.name}")

@@ -367,7 +367,8 @@ def test_two_rank_processes_on_one_out_folder_take_turns_and_both_rank_correctly
     from zooselect.rank import LOCK_FILE
 
     zoo = write_local_zoo(tmp_path / "zoo")
-    reference = rank(parse_target(str(folder)), read_zoo(zoo), tmp_path / "alone", RankOptions(methods=("lfc", "logme"), **QUIET))
+    options = RankOptions(methods=("lfc", "logme"), **QUIET)
+    reference = rank(parse_target(str(folder)), read_zoo(zoo), tmp_path / "alone", options)
     out = tmp_path / "shared"
     # Hold the folder's lock while both start, so that both are seen waiting for it; once it
     # is released they compete for it with each other.
@@ -387,7 +388,8 @@ def test_two_rank_processes_on_one_out_folder_take_turns_and_both_rank_correctly
     shared = pd.read_csv(out / "ranking.csv")
     pd.testing.assert_frame_equal(shared[["expert", "lfc", "logme"]], reference[["expert", "lfc", "logme"]], rtol=1e-5)
     for expert in reference.expert:
-        cache, alone = read_cache(out / "caches" / f"{expert}.h5"), read_cache(tmp_path / "alone" / "caches" / f"{expert}.h5")
+        cache = read_cache(out / "caches" / f"{expert}.h5")
+        alone = read_cache(tmp_path / "alone" / "caches" / f"{expert}.h5")
         assert np.abs(cache["features"]).sum() > 0
         np.testing.assert_allclose(cache["features"], alone["features"], rtol=1e-4, atol=1e-6)  # threads differ
     assert not [p.name for p in (out / "caches").iterdir() if p.suffix != ".h5"]  # no temporary file left
