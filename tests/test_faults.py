@@ -12,14 +12,20 @@ import subprocess
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
 
 from _tiny import TINY, snakemake_command, write_config, run_snakemake
 from zooselect.data import Dataset
-from zooselect.io import write_rows
+from zooselect.cache import read_cache, write_arrays, write_cache
+from zooselect.io import BadFileError, read_json, set_remake_hint, write_rows
 from zooselect.models import create_model, load_checkpoint, save_checkpoint
+from zooselect.models.local import load_local_expert
+from zooselect.runtime import workflow_remake_hint
+from zooselect.selection import load_zoo_caches
+from zooselect.summary import read_finetune, read_scores
 from zooselect.multidomain import train_multidomain
 from zooselect.runtime import resume_file
 from zooselect.data.stream import Images, PackedSource
@@ -171,6 +177,141 @@ def test_resume_files_live_outside_the_outputs():
     )
 
 
+# --- bad files: each reader names the file and what re-creates it ---------------------------
+
+
+def _cache(path, expert="e", target="dots", regime="full"):
+    rng = np.random.default_rng(0)
+    write_cache(path, features=rng.normal(size=(6, 4)), probs=np.full((6, 3), 1 / 3), labels=np.arange(6) % 2,
+                indices=np.arange(6), attrs={"expert": expert, "target": target, "regime": regime})  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+def test_a_truncated_or_overwritten_cache_is_named_with_what_re_creates_it(tmp_path, monkeypatch, damage):
+    results = tmp_path / "results" / "cache" / "dots" / "full"
+    path, sibling = _cache(results / "e.h5"), _cache(results / "f.h5", expert="f")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"\x00garbage" * 200)
+    with pytest.raises(BadFileError, match=rf"{path}: not a readable HDF5 file") as caught:
+        load_zoo_caches([sibling, path], check_layout=True)
+    assert "re-create it" in str(caught.value)
+    # A workflow job says how the workflow re-creates its output.
+    monkeypatch.chdir(tmp_path)
+    set_remake_hint(workflow_remake_hint)
+    try:
+        with pytest.raises(BadFileError, match=rf"delete it and run snakemake again.*--forcerun {path}"):
+            read_cache(path)
+    finally:
+        set_remake_hint(None)
+    assert read_cache(sibling)["expert"] == "f"  # nothing else touched
+
+
+def test_another_experts_cache_copied_into_the_file_is_refused_naming_it(tmp_path):
+    folder = tmp_path / "results" / "cache" / "dots" / "full"
+    good, copied = _cache(folder / "e.h5"), folder / "f.h5"
+    copied.write_bytes(good.read_bytes())
+    with pytest.raises(BadFileError, match=rf"{copied}: it was made for another task or expert: expert 'e' \(expected 'f'\)"):
+        load_zoo_caches([good, copied], check_layout=True)
+    moved = tmp_path / "results" / "cache" / "dots" / "5shot" / "e.h5"
+    moved.parent.mkdir()
+    moved.write_bytes(good.read_bytes())
+    with pytest.raises(BadFileError, match=r"regime 'full' \(expected '5shot'\)"):
+        load_zoo_caches([moved], check_layout=True)
+
+
+def test_a_cache_with_arrays_of_the_wrong_shape_is_named(tmp_path):
+    path = tmp_path / "e.h5"
+    write_arrays(path, {"features": np.zeros((5, 4)), "probs": np.zeros((6, 3)), "labels": np.zeros(6, dtype=np.int64),
+                        "indices": np.arange(6)}, {"expert": "e"})  # fmt: skip
+    with pytest.raises(BadFileError, match=rf"{path}: cache array 'features' has shape \(5, 4\), expected 2-D with 6 rows"):
+        read_cache(path)
+    write_arrays(path, {"features": np.zeros((6, 4)), "labels": np.zeros(6, dtype=np.int64)}, {})
+    with pytest.raises(BadFileError, match=rf"{path}: lacks array\(s\) probs, indices"):
+        read_cache(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "random bytes"])
+def test_a_damaged_checkpoint_is_named_and_torchs_unsafe_advice_never_shown(tmp_path, damage):
+    path = tmp_path / "results" / "experts" / "e.pt"
+    save_checkpoint(path, _model(), "resnet", {"width": 4}, ["a", "b", "c"], {})
+    data = path.read_bytes()
+    damaged = {"truncated": data[: len(data) // 2], "garbage": b"garbage" * 100,
+               "random bytes": np.random.default_rng(0).bytes(3000)}[damage]  # fmt: skip
+    path.write_bytes(damaged)
+    for load in (load_checkpoint, load_local_expert):
+        with pytest.raises(BadFileError, match=str(path)) as caught:
+            load(path)
+        message = str(caught.value)
+        assert "weights_only" not in message and "trusted source" not in message, message
+        assert ("truncated or damaged" if damage == "truncated" else "not a checkpoint") in message
+
+
+def test_a_corrupt_resume_state_is_ignored_without_torchs_advice(tmp_path, caplog):
+    state = tmp_path / "run.state"
+    state.write_bytes(b"garbage" * 100)
+    with caplog.at_level("WARNING"):
+        assert Resume(state, every=4).load("key") is None
+    assert str(state) in caplog.text and "weights_only" not in caplog.text
+
+
+FINETUNE = "expert,lr,test_accuracy,seconds,train_loss\ne,0.05,0.5,1.0,0.7\n"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (np.random.default_rng(1).bytes(400), "not a text CSV file"),  # UnicodeDecodeError before
+        (b"not,a,finetune,file\n1,2,3,4\n", r"lacks column\(s\) expert, lr, test_accuracy, seconds"),
+        (b"", "not a CSV table"),
+        (FINETUNE.replace("0.5,", "high,").encode(), "column test_accuracy holds 'high', not a number"),
+        (FINETUNE.replace("\ne,", "\nf,").encode(), "holds rows of expert\\(s\\) f, not only of e"),
+    ],
+)
+def test_a_garbage_finetune_csv_is_named(tmp_path, content, message):
+    good = tmp_path / "results" / "finetune" / "dots" / "full" / "d.csv"
+    good.parent.mkdir(parents=True)
+    good.write_text(FINETUNE.replace("\ne,", "\nd,"))
+    bad = good.with_name("e.csv")
+    bad.write_bytes(content)
+    with pytest.raises(BadFileError, match=f"{bad}: {message}"):
+        read_finetune([good, bad])
+    assert len(read_finetune([good])) == 1  # the good file still reads
+
+
+def test_a_score_csv_listing_an_expert_twice_is_named(tmp_path):
+    path = tmp_path / "results" / "scores" / "dots" / "full" / "lfc.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("expert,score,seconds\ne,0.1,0.01\ne,0.2,0.01\nf,0.3,0.01\n")
+    with pytest.raises(BadFileError, match=rf"{path}: lists expert\(s\) e more than once"):
+        read_scores([path])
+
+
+def test_a_bad_json_file_is_named(tmp_path):
+    path = tmp_path / "split.json"
+    path.write_bytes(b"\xff\xfe{")
+    with pytest.raises(BadFileError, match=rf"{path}: not a JSON file"):
+        read_json(path)
+    path.write_text('{"shots": 0}')
+    with pytest.raises(BadFileError, match=rf"{path}: lacks train_indices"):
+        read_json(path, keys=("train_indices", "shots"))
+
+
+def test_an_hdf5_file_is_verified_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    path = _cache(tmp_path / "e.h5")
+    before = path.read_bytes()
+    original = h5py.Dataset.__getitem__
+
+    def reads_zeros(self, key):  # as if the bytes on disk were not those written
+        return np.zeros_like(original(self, key))
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", reads_zeros)
+    with pytest.raises(OSError, match="read back differs"):
+        _cache(path, expert="other")
+    monkeypatch.undo()
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["e.h5"]
+
+
 # --- the real workflow ------------------------------------------------------------------
 
 
@@ -277,3 +418,65 @@ def test_a_sigkilled_training_job_is_finished_by_the_rerun_and_nothing_else(tmp_
     resumed, _ = load_checkpoint(workdir / GENERIC)
     whole, _ = load_checkpoint(reference / GENERIC)
     assert _same_state(resumed, whole)
+
+
+SCORES = "results/scores/dots/5shot/lfc.csv"  # one job scores every method on dots/5shot
+# Two single-domain experts, one regime, closed-form methods (no probe, source means or gradients).
+SMALL = {
+    **TINY,
+    "regimes": ["5shot"],
+    "zoo": {**{k: v for k, v in TINY["zoo"].items() if k != "multidomain"}, "inits": ["scratch"]},
+    "methods": {"lfc": {}, "leep": {}},
+}
+
+
+def _stamps(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.workflow
+def test_a_bad_cache_or_checkpoint_in_the_workflow_is_named_with_what_to_delete(tmp_path):
+    """Truncated cache, another expert's cache copied in, truncated checkpoint: the failing job's
+    log names the file and says to delete it; nothing else is lost; doing so finishes the run."""
+    write_config(tmp_path, SMALL)
+    done = run_snakemake(tmp_path, SCORES)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = tmp_path / "results"
+    cache = Path("results/cache/dots/5shot/resnet-generic.h5")
+    score_log = results / "logs" / "scores" / "dots" / "5shot.log"
+    before = _stamps(results / "experts") | _stamps(results / "cache")
+
+    data = (tmp_path / cache).read_bytes()
+    (tmp_path / cache).write_bytes(data[: len(data) // 2])
+    failed = run_snakemake(tmp_path, "--forcerun", "score_experts", SCORES)
+    assert failed.returncode != 0
+    message = score_log.read_text()
+    assert f"{cache}: not a readable HDF5 file" in message
+    assert f"delete it and run snakemake again, which re-creates it (or run snakemake --forcerun {cache})" in message
+
+    (tmp_path / cache).write_bytes((tmp_path / cache.with_name("resnet-shapes-scratch.h5")).read_bytes())
+    failed = run_snakemake(tmp_path, "--forcerun", "score_experts", SCORES)
+    assert failed.returncode != 0
+    wrong = "it was made for another task or expert: expert 'resnet-shapes-scratch' (expected 'resnet-generic')"
+    assert f"{cache}: {wrong}" in score_log.read_text()
+    after = _stamps(results / "experts") | _stamps(results / "cache")
+    assert {k: v for k, v in after.items() if k != cache.name and not k.endswith(f"/{cache.name}")} == {
+        k: v for k, v in before.items() if not k.endswith(f"/{cache.name}")
+    }  # every other checkpoint and cache is untouched
+
+    checkpoint = Path("results/experts/resnet-shapes-scratch.pt")
+    data = (tmp_path / checkpoint).read_bytes()
+    (tmp_path / checkpoint).write_bytes(data[: len(data) // 2])
+    failed = run_snakemake(tmp_path, "--keep-going", SCORES)
+    assert failed.returncode != 0
+    message = (results / "logs" / "cache" / "resnet-shapes-scratch.log").read_text()
+    assert f"{checkpoint}: a truncated or damaged checkpoint" in message and "delete it and run snakemake again" in message
+    assert "weights_only" not in message
+    assert (tmp_path / cache).exists()  # the other expert's job was not undone
+
+    # Doing what the messages say finishes the run.
+    (tmp_path / cache).unlink()
+    (tmp_path / checkpoint).unlink()
+    rerun = run_snakemake(tmp_path, SCORES)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert _planned(tmp_path, SCORES) == {}

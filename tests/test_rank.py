@@ -7,6 +7,9 @@ from 127.0.0.1).
 
 import logging
 import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -325,3 +328,68 @@ def test_experts_with_random_weights_are_the_same_in_every_run(tmp_path, folder)
         read_cache(tmp_path / "a" / "caches" / "r.h5")["features"],
         read_cache(tmp_path / "b" / "caches" / "r.h5")["features"],
     )
+
+
+# --- bad caches and concurrent runs -----------------------------------------------------
+
+
+def test_an_unreadable_or_copied_cache_is_rebuilt_with_a_warning_naming_it(tmp_path, folder, caplog):
+    entries = read_zoo(write_local_zoo(tmp_path / "zoo"))
+    target = parse_target(str(folder))
+    out = tmp_path / "out"
+    first = rank(target, entries, out, RankOptions(methods=("lfc", "logme"), **QUIET))
+    caches = out / "caches"
+    truncated, copied, untouched = caches / "ours.h5", caches / "wide_resnet.h5", caches / "plain_densenet.h5"
+    truncated.write_bytes(truncated.read_bytes()[:700])
+    copied.write_bytes(untouched.read_bytes())  # another expert's cache under this expert's name
+    stamp = untouched.stat().st_mtime_ns
+
+    with caplog.at_level(logging.WARNING, logger="zooselect.rank"):
+        second = rank(target, entries, out, RankOptions(methods=("lfc", "logme"), **QUIET))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(str(truncated) in w and "not a readable HDF5 file" in w and "rebuilding" in w for w in warnings)
+    assert any(str(copied) in w and "expert 'plain_densenet'" in w and "rebuilding" in w for w in warnings)
+    pd.testing.assert_frame_equal(first.drop(columns="cache_seconds"), second.drop(columns="cache_seconds"))
+    assert untouched.stat().st_mtime_ns == stamp  # the good cache was reused, not remade
+    assert read_cache(copied)["expert"] == "wide_resnet" and read_cache(truncated)["expert"] == "ours"
+
+
+def _start_rank(tmp_path, folder, zoo, out, name):
+    err = tmp_path / f"{name}.err"
+    command = [sys.executable, "-m", "zooselect.cli", "rank", "--target", f"imagefolder:{folder}", "--zoo", str(zoo),
+               "--out", str(out), "--methods", "lfc,logme", "-q"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err.open("w"), text=True)
+    return process, err
+
+
+def test_two_rank_processes_on_one_out_folder_take_turns_and_both_rank_correctly(tmp_path, folder):
+    from zooselect.io import folder_lock
+    from zooselect.rank import LOCK_FILE
+
+    zoo = write_local_zoo(tmp_path / "zoo")
+    options = RankOptions(methods=("lfc", "logme"), **QUIET)
+    reference = rank(parse_target(str(folder)), read_zoo(zoo), tmp_path / "alone", options)
+    out = tmp_path / "shared"
+    # Hold the folder's lock while both start, so that both are seen waiting for it; once it
+    # is released they compete for it with each other.
+    with folder_lock(out, LOCK_FILE):
+        runs = [_start_rank(tmp_path, folder, zoo, out, name) for name in ("one", "two")]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all("waiting for another" in err.read_text() for _, err in runs):
+            assert all(process.poll() is None for process, _ in runs), [err.read_text() for _, err in runs]
+            time.sleep(0.1)
+    outputs = [process.communicate(timeout=300)[0] for process, _ in runs]
+    for (process, err), stdout in zip(runs, outputs):
+        assert process.returncode == 0, err.read_text()
+        assert f"waiting for another `zooselect rank` using {out}" in err.read_text()
+        assert [line.split()[1] for line in stdout.splitlines() if line.strip()[:1].isdigit()] == list(reference.expert)
+    tables = [[line for line in stdout.splitlines() if line.strip()[:1].isdigit()] for stdout in outputs]
+    assert tables[0] == tables[1], outputs  # the same table (cache seconds included: the second reused the caches)
+    shared = pd.read_csv(out / "ranking.csv")
+    pd.testing.assert_frame_equal(shared[["expert", "lfc", "logme"]], reference[["expert", "lfc", "logme"]], rtol=1e-5)
+    for expert in reference.expert:
+        cache = read_cache(out / "caches" / f"{expert}.h5")
+        alone = read_cache(tmp_path / "alone" / "caches" / f"{expert}.h5")
+        assert np.abs(cache["features"]).sum() > 0
+        np.testing.assert_allclose(cache["features"], alone["features"], rtol=1e-4, atol=1e-6)  # threads differ
+    assert not [p.name for p in (out / "caches").iterdir() if p.suffix != ".h5"]  # no temporary file left

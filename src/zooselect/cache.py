@@ -6,17 +6,22 @@ when a gradient method such as LGC is configured, the randomly projected
 per-sample gradients under ``gradients``), with
 attributes recording the layer, K (images per class sampled for selection),
 the seed and the seconds extraction took. Score functions never read files:
-``read_cache`` turns a file into the arrays they take.
+``read_cache`` turns a file into the arrays they take, checking it: a
+truncated, overwritten or mismatched file raises
+:class:`zooselect.io.BadFileError` naming it.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
+
+from .io import BadFileError, atomic_path
 
 ARRAYS = ("features", "probs", "labels", "indices")
 LAYER = "penultimate (global average pool before the classification layer)"
@@ -49,23 +54,68 @@ def write_cache(
 
 def read_attrs(path: str | Path) -> dict[str, Any]:
     """A cache's attributes only (expert, target, regime, seconds, ...), without its arrays."""
-    with h5py.File(path, "r") as h5:
+    with _open(path) as h5:
         return {key: _plain(value) for key, value in h5.attrs.items()}
 
 
-def read_cache(path: str | Path) -> dict[str, Any]:
+def read_cache(path: str | Path, expect: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The arrays of a cache (``features``, ``probs``, ``labels``, ``indices``,
     and ``gradients`` where it has them), its attributes under ``attrs``, and
-    the expert's name under ``expert``."""
+    the expert's name under ``expert``.
+
+    Checked: the arrays' shapes (features and probabilities 2-D, labels and
+    indices 1-D, every array one row per sampled image), and that the
+    attributes hold ``expect``'s values (e.g. the expert, target and regime
+    its path names). Raises :class:`zooselect.io.BadFileError` naming the file.
+    """
     path = Path(path)
-    cache = read_arrays(path)
-    missing = [name for name in ARRAYS if name not in cache]
-    if missing:
-        raise ValueError(f"cache {path} lacks {', '.join(missing)}")
-    if len(cache["labels"]) == 0:
-        raise ValueError(f"cache {path} is empty (no sampled images)")
+    cache = read_arrays(path, required=ARRAYS)
+    n = len(cache["labels"])
+    if n == 0:
+        raise BadFileError(path, f"cache {path} is empty (no sampled images)")
+    for name, ndim in (("features", 2), ("probs", 2), ("labels", 1), ("indices", 1), ("gradients", 2)):
+        if name in cache and (np.ndim(cache[name]) != ndim or len(cache[name]) != n):
+            raise BadFileError(
+                path, f"cache array '{name}' has shape {np.shape(cache[name])}, expected {ndim}-D with {n} rows"
+            )
+    check_attrs(path, cache["attrs"], expect)
     cache["expert"] = cache["attrs"].get("expert", path.stem)
     return cache
+
+
+def check_attrs(path: str | Path, attrs: Mapping[str, Any], expect: Mapping[str, Any] | None) -> None:
+    """Raise BadFileError naming ``path`` where ``attrs`` do not hold ``expect``'s values."""
+    wrong = [
+        f"{key} {attrs.get(key)!r} (expected {value!r})"
+        for key, value in (expect or {}).items()
+        if attrs.get(key) != value
+    ]
+    if wrong:
+        raise BadFileError(path, f"it was made for another task or expert: {', '.join(wrong)}")
+
+
+@contextlib.contextmanager
+def _open(path: str | Path) -> Iterator[h5py.File]:
+    """An HDF5 file open for reading; a missing, truncated or foreign file raises BadFileError."""
+    path = Path(path)
+    try:
+        h5 = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise BadFileError(path, "it does not exist") from None
+    except OSError as error:  # truncated, overwritten, not HDF5
+        raise BadFileError(path, f"not a readable HDF5 file ({_first_line(error)})") from None
+    try:
+        with h5:
+            yield h5
+    except (OSError, KeyError, TypeError, ValueError) as error:
+        if isinstance(error, BadFileError):
+            raise
+        raise BadFileError(path, f"a damaged HDF5 file ({_first_line(error)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _plain(value: Any) -> Any:
@@ -119,21 +169,32 @@ def selection_seed(base_seed: int, target: str, regime: str) -> int:
 
 
 def write_arrays(path: str | Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
-    """An HDF5 file of named arrays and attributes, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as h5:
+    """An HDF5 file of named arrays and attributes, written under a unique temporary name,
+    re-opened and compared with what was meant to be written, then renamed."""
+    arrays = {name: np.asarray(array) for name, array in arrays.items()}
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            for name, array in arrays.items():
+                h5.create_dataset(name, data=array)
+            for key, value in attrs.items():
+                h5.attrs[key] = value
+        written = read_arrays(tmp, required=arrays)
         for name, array in arrays.items():
-            h5.create_dataset(name, data=array)
-        for key, value in attrs.items():
-            h5.attrs[key] = value
-    os.replace(tmp, path)
+            if written[name].shape != array.shape or not np.array_equal(written[name], array, equal_nan=True):
+                raise OSError(f"{tmp}: array '{name}' read back differs from what was written")
+        if set(written["attrs"]) != set(attrs):
+            raise OSError(f"{tmp}: attributes read back differ from what was written")
 
 
-def read_arrays(path: str | Path) -> dict[str, Any]:
-    """Every array of an HDF5 file written by ``write_arrays``, attributes under ``attrs``."""
-    with h5py.File(path, "r") as h5:
+def read_arrays(path: str | Path, required: Iterable[str] = ()) -> dict[str, Any]:
+    """Every array of an HDF5 file written by ``write_arrays``, attributes under ``attrs``.
+
+    required: the arrays it must have (else BadFileError naming the file and them).
+    """
+    with _open(path) as h5:
         arrays: dict[str, Any] = {name: h5[name][()] for name in h5}
-    arrays["attrs"] = read_attrs(path)
+        arrays["attrs"] = {key: _plain(value) for key, value in h5.attrs.items()}
+    missing = [name for name in required if name not in arrays]
+    if missing:
+        raise BadFileError(path, f"lacks array(s) {', '.join(missing)}")
     return arrays

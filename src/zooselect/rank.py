@@ -311,6 +311,8 @@ def plot_ranking(table: "pd.DataFrame", methods: Sequence[str], path: str | Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .io import atomic_path
+
     panels = [*methods, *(["finetune_accuracy"] if "finetune_accuracy" in table else [])]
     height = max(2.5, 0.35 * len(table) + 1.2)
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.5, height), sharey=True, squeeze=False)
@@ -325,14 +327,11 @@ def plot_ranking(table: "pd.DataFrame", methods: Sequence[str], path: str | Path
     axes[0][0].set_yticks(range(len(experts)), experts, fontsize=9)
     fig.suptitle(f"experts ranked by {methods[0]} (top = best)", fontsize=11)
     fig.tight_layout()
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
     try:
-        fig.savefig(partial, format="png", dpi=120, metadata={"Software": None})
-        os.replace(partial, path)
+        with atomic_path(path) as partial:
+            fig.savefig(partial, format="png", dpi=120, metadata={"Software": None})
     finally:
         plt.close(fig)
-        partial.unlink(missing_ok=True)
 
 
 def _load(entry: ZooEntry, seed: int) -> LoadedExpert:
@@ -387,6 +386,30 @@ def _finetune(
     return rows
 
 
+def _reusable_cache(path: Path, expect: dict[str, Any]) -> dict[str, Any] | None:
+    """The cache at ``path`` when it was made from what ``expect`` says (its ``spec``, expert,
+    target and regime) and reads back whole; else None, and the caller rebuilds it. A file that
+    cannot be read (truncated, overwritten, another expert's) is treated as missing, with a warning."""
+    from .cache import read_cache
+    from .io import BadFileError
+
+    if not path.is_file():
+        return None
+    try:
+        cache = read_cache(path, {key: value for key, value in expect.items() if key != "spec"})
+    except BadFileError as error:
+        log.warning("cache %s cannot be used (%s); rebuilding it", path, error.problem)
+        return None
+    if cache["attrs"].get("spec") != expect["spec"]:
+        log.info("%s: %s was made from other inputs or options; re-extracting it", expect["expert"], path)
+        return None
+    log.info("%s: reusing %s", expect["expert"], path)
+    return cache
+
+
+LOCK_FILE = ".zooselect-rank.lock"
+
+
 def rank(
     target: TargetSpec,
     entries: Sequence[ZooEntry],
@@ -398,10 +421,25 @@ def rank(
     Returns the ranking table (also written to ``ranking.csv``). Bad input
     (a target, zoo entry or method that cannot be used) raises ValueError
     naming it, before any expert is extracted where that can be known.
+    Two runs on one ``out`` take turns: each holds an ``fcntl`` lock on
+    ``out/.zooselect-rank.lock`` while it works, and the second waits (saying so).
     """
+    from .io import folder_lock
+
+    check_methods((options or RankOptions()).methods)  # bad methods stop before ``out`` is made
+    with folder_lock(out, LOCK_FILE, what="another `zooselect rank`"):
+        return _rank(target, entries, Path(out), options)
+
+
+def _rank(
+    target: TargetSpec,
+    entries: Sequence[ZooEntry],
+    out: Path,
+    options: RankOptions | None,
+) -> "pd.DataFrame":  # noqa: F821
     from tqdm import tqdm
 
-    from .cache import read_attrs, read_cache, sample_for_selection
+    from .cache import read_cache, sample_for_selection
     from .data import build_dataset
     from .data.stream import Images
     from .io import write_csv, write_json, write_rows
@@ -461,9 +499,9 @@ def rank(
         progress.set_postfix_str(entry.name)
         path = out / "caches" / f"{entry.name}.h5"
         spec = _cache_spec(entry, target, options, gradient_dim, sample_digest + inputs[entry.name].describe())
-        if path.is_file() and read_attrs(path).get("spec") == spec:
-            log.info("%s: reusing %s", entry.name, path)
-        else:
+        expect = {"expert": entry.name, "target": target.name, "regime": REGIME, "spec": spec}
+        cache = _reusable_cache(path, expect)
+        if cache is None:
             expert = loaded[entry.name] or _load(entry, options.seed)
             expert.model.to(device)  # kept experts wait on the CPU; one at a time on the device
             extract_expert_cache(
@@ -482,7 +520,7 @@ def rank(
             if loaded[entry.name] is None:
                 del expert
                 gc.collect()
-        cache = read_cache(path)
+            cache = read_cache(path, expect)
         cache_seconds[entry.name] = float(cache["attrs"].get("seconds", math.nan))
         caches.append(cache)
     progress.close()

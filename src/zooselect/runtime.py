@@ -27,6 +27,9 @@ def start_job(snakemake: Any, uses_torch: bool = False) -> logging.Logger:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    from .io import set_remake_hint
+
+    set_remake_hint(workflow_remake_hint)
     log = logging.getLogger(f"zooselect.{snakemake.rule}")
     log.info("job %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards), snakemake.threads)
     if uses_torch:
@@ -37,6 +40,22 @@ def start_job(snakemake: Any, uses_torch: bool = False) -> logging.Logger:
         lease = acquire(label=f"{snakemake.rule} {dict(snakemake.wildcards)}")
         log.info("device: %s", lease.describe())
     return log
+
+
+def workflow_remake_hint(path: Path) -> str:
+    """What a workflow user does about a bad file: an output of the workflow (under
+    ``results/``) is re-created by deleting it or forcing the job that makes it; anything
+    else is one of the workflow's inputs, which only the user can replace."""
+    try:
+        inside = Path(path).resolve().relative_to(Path.cwd().resolve()).parts[:1] == ("results",)
+    except ValueError:
+        inside = False
+    if inside:
+        return (
+            f"it is an output of this workflow: delete it and run snakemake again, which re-creates it "
+            f"(or run snakemake --forcerun {path})"
+        )
+    return "it is an input of this workflow (the config names it), not one of its outputs: replace it"
 
 
 def job_device():

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .cache import read_arrays, read_cache
+from .cache import check_attrs, read_arrays, read_cache
 from .runtime import Stopwatch
 from .scores import ATTRIBUTE_INPUTS, Method, compute_score, get_method
 
@@ -29,17 +29,23 @@ def load_zoo_caches(
     cache_paths: Iterable[str | Path],
     probe: Mapping[str, Any] | None = None,
     source_mean_paths: Sequence[str | Path] = (),
+    check_layout: bool = False,
 ) -> list[dict[str, Any]]:
     """Each expert's cache, with ``probe_features`` and its source class means attached.
 
     probe: RSA's probe arrays (``probe_features`` and the ``indices`` they
     were computed on); they must be the cache's images. source_mean_paths:
-    one file per cache, in the same order, or none.
+    one file per cache, in the same order, or none. check_layout: each
+    cache's attributes must name the target, regime and expert of its path
+    (the workflow's ``.../{target}/{regime}/{expert}.h5``), and its source
+    means the same expert: a file copied over another is refused, naming it.
     """
     caches = []
     source_mean_paths = list(source_mean_paths)
     for position, path in enumerate(cache_paths):
-        cache = read_cache(path)
+        path = Path(path)
+        layout = {"target": path.parent.parent.name, "regime": path.parent.name, "expert": path.stem}
+        cache = read_cache(path, expect=layout if check_layout else None)
         if probe is not None:
             if not np.array_equal(probe["indices"], cache["indices"]):
                 raise ValueError(f"{path} and the probe were sampled from different images")
@@ -47,8 +53,9 @@ def load_zoo_caches(
         if source_mean_paths:
             # Their arrays join the cache; their attributes must not replace the cache's
             # (the experts' attributes, which source_accuracy and parameter_count score).
-            means = read_arrays(source_mean_paths[position])
-            means.pop("attrs", None)
+            means_path = source_mean_paths[position]
+            means = read_arrays(means_path, required=("source_means",))
+            check_attrs(means_path, means.pop("attrs"), {"expert": cache["expert"]} if check_layout else None)
             cache.update(means)
         caches.append(cache)
     return caches

@@ -32,9 +32,12 @@ import pandas as pd
 
 from .costs import OVERHEAD, PARTS, selection_cost, share
 from .evaluation import expected_random_selection, summarize_selection, top_k_experts
+from .io import BadFileError, read_table
 from .scores import METHODS as REGISTRY
 
 KEY = ["zoo", "target", "regime", "method"]
+SCORE_COLUMNS = ["expert", "score", "seconds"]
+FINETUNE_COLUMNS = ["expert", "lr", "test_accuracy", "seconds"]
 METRICS = [
     "spearman",
     "pearson",
@@ -70,11 +73,19 @@ def _parts(path: str | Path) -> tuple[str, str, str]:
 
 
 def read_finetune(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Every fine-tune CSV, with target and regime columns, one row per (expert, lr)."""
+    """Every fine-tune CSV, with target and regime columns, one row per (expert, lr).
+
+    Each file must be a fine-tune CSV of the expert its name says
+    (``.../{target}/{regime}/{expert}.csv``), else BadFileError naming it.
+    """
     frames = []
     for path in paths:
-        target, regime, _ = _parts(path)
-        frames.append(pd.read_csv(path).assign(target=target, regime=regime))
+        target, regime, expert = _parts(path)
+        frame = read_table(path, FINETUNE_COLUMNS, numeric=("lr", "test_accuracy", "seconds"))
+        others = sorted(set(map(str, frame.expert)) - {expert})
+        if others:
+            raise BadFileError(path, f"holds rows of expert(s) {', '.join(others)}, not only of {expert}")
+        frames.append(frame.assign(target=target, regime=regime))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -86,10 +97,16 @@ def expert_accuracies(finetune: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_scores(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Every score CSV (``.../{target}/{regime}/{method}.csv``: one row per expert), with
+    target, regime and method columns; a file that is not one raises BadFileError naming it."""
     frames = []
     for path in paths:
         target, regime, method = _parts(path)
-        frames.append(pd.read_csv(path).assign(target=target, regime=regime, method=method))
+        frame = read_table(path, SCORE_COLUMNS, numeric=("score", "seconds"))
+        twice = sorted(set(frame.expert[frame.expert.duplicated()].astype(str)))
+        if twice:
+            raise BadFileError(path, f"lists expert(s) {', '.join(twice)} more than once")
+        frames.append(frame.assign(target=target, regime=regime, method=method))
     return pd.concat(frames, ignore_index=True)
 
 

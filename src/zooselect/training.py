@@ -257,10 +257,13 @@ class Resume:
         """The saved state when it exists and belongs to this run (same fingerprint), else None."""
         if not self.path.exists():
             return None
+        from .io import BadFileError
+        from .models.checkpoint import read_tensor_file
+
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as error:  # a state we cannot read is only lost time: start over
-            log.warning("ignoring unreadable resume state %s (%s); starting over", self.path, error)
+            state = read_tensor_file(self.path)
+        except BadFileError as error:  # a state we cannot read is only lost time: start over
+            log.warning("ignoring unreadable resume state %s (%s); starting over", self.path, error.problem)
             return None
         if not isinstance(state, dict) or state.get("fingerprint") != key:
             log.warning("ignoring resume state %s: it belongs to another run (config or inputs changed)", self.path)

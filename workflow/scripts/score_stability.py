@@ -4,7 +4,7 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import numpy as np
 
-from zooselect.cache import read_arrays
+from zooselect.cache import check_attrs, read_arrays
 from zooselect.io import write_rows
 from zooselect.runtime import Stopwatch, start_job
 from zooselect.selection import load_zoo_caches, score_zoo
@@ -15,14 +15,18 @@ params = snakemake.params
 target, regime = snakemake.wildcards.target, snakemake.wildcards.regime
 probe = None
 if "probe" in snakemake.input.keys():
-    arrays = read_arrays(snakemake.input.probe)
+    arrays = read_arrays(snakemake.input.probe, required=("indices", "probe_features"))
+    check_attrs(snakemake.input.probe, arrays["attrs"], {"target": target})
     # A few-shot probe carries its features on the pool; the full regime's probe set is the pool.
     if "pool_probe_features" in arrays:
         probe = {"indices": arrays["pool_indices"], "probe_features": arrays["pool_probe_features"]}
     else:
         probe = arrays
 caches = load_zoo_caches(
-    snakemake.input.caches, probe=probe, source_mean_paths=list(snakemake.input.get("source_means", []))
+    snakemake.input.caches,
+    probe=probe,
+    source_mean_paths=list(snakemake.input.get("source_means", [])),
+    check_layout=True,
 )
 pool = caches[0]["indices"]
 for cache in caches:

@@ -19,16 +19,14 @@ which; an unknown name lists the close matches.
 from __future__ import annotations
 
 import logging
-import pickle
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, read_tensor_file
 from .registry import ARCHITECTURES, close_matches, create_model
 from .torchvision_models import TORCHVISION_ARCHITECTURES
 
@@ -36,35 +34,6 @@ log = logging.getLogger(__name__)
 
 LIBRARIES = ("zooselect", "torchvision", "timm")
 _WRAPPERS = ("state_dict", "model_state_dict", "model", "module", "net")  # common nestings
-
-
-def read_tensor_file(path: str | Path) -> Any:
-    """The contents of a checkpoint file, read without running pickled code.
-
-    Raises ValueError naming the file when it is missing, is not a tensor
-    file, or would need pickled code (classes, functions) to load.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist or is not a file")
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(path, device="cpu")
-        except (SafetensorError, OSError, ValueError) as error:
-            raise ValueError(f"cannot read {path} as a safetensors file: {error}") from error
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(
-            f"refusing checkpoint {path}: it is not a plain tensor file, and loading it would run "
-            f"pickled code ({first}). Save a state dict (model.state_dict()) or a .safetensors file."
-        ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
-        raise ValueError(f"cannot read checkpoint {path}: {error}") from error
 
 
 def plain_state_dict(payload: Any, path: str | Path) -> dict[str, torch.Tensor]:
