@@ -27,19 +27,20 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .dataset import Dataset, StreamedDataset, load_dataset, save_dataset
-from .files import csv_manifest, imagefolder, url_archive
-from .glyphs import font_glyphs
-from .packaged import mnist, sklearn_digits
-from .pictures import photo_patches, texture_crops
-from .procedural import dots, shapes
+from .files import check_csv_options, check_imagefolder_options, check_url_options, csv_manifest, imagefolder, url_archive
+from .glyphs import check_font_glyphs_options, font_glyphs
+from .packaged import check_digits_options, mnist, sklearn_digits
+from .pictures import check_photo_patches_options, check_texture_crops_options, photo_patches, texture_crops
+from .procedural import check_dots_options, check_shapes_options, dots, shapes
 from .sampling import fewshot_indices, sample_per_class
-from .torchvision_sets import torchvision_dataset
+from .torchvision_sets import check_torchvision_options, torchvision_dataset
 
 __all__ = [
     "DATASET_KINDS",
     "Dataset",
     "StreamedDataset",
     "build_dataset",
+    "check_dataset_options",
     "dataset_options",
     "fewshot_indices",
     "load_dataset",
@@ -63,6 +64,23 @@ DATASET_KINDS: dict[str, Callable[..., Dataset | StreamedDataset]] = {
     "torchvision": torchvision_dataset,
 }
 
+# Each kind's option check, which its builder runs first: called with every option of the
+# builder (defaults filled in, ``seed`` left out), it reads no data and returns the number of
+# classes where the options fix it (None where the data do), so a workflow stops at start-up.
+OPTION_CHECKS: dict[str, Callable[..., int | None]] = {
+    "mnist": check_digits_options,
+    "font_glyphs": check_font_glyphs_options,
+    "photo_patches": check_photo_patches_options,
+    "texture_crops": check_texture_crops_options,
+    "shapes": check_shapes_options,
+    "sklearn_digits": check_digits_options,
+    "dots": check_dots_options,
+    "imagefolder": check_imagefolder_options,
+    "csv": check_csv_options,
+    "url": check_url_options,
+    "torchvision": check_torchvision_options,
+}
+
 
 def dataset_options(kind: str) -> dict[str, object]:
     """The options a kind's builder takes, with their defaults (``seed`` excluded)."""
@@ -79,6 +97,26 @@ def _builder(kind: str) -> Callable[..., Dataset | StreamedDataset]:
     return DATASET_KINDS[kind]
 
 
+def check_dataset_options(kind: str, options: Mapping[str, object] | None = None) -> int | None:
+    """Check a kind and its options without building anything (nor reading any data).
+
+    Returns the number of classes where the options fix it (``dots``' ``max_dots``,
+    ``font_glyphs``' ``chars``), None where the data do (image folders, manifests, archives,
+    torchvision). Raises ValueError for an unknown kind, an unknown option (naming the valid
+    ones) or a bad option value (naming the option).
+    """
+    _builder(kind)
+    options = dict(options or {})
+    valid = dataset_options(kind)
+    for name in options:
+        if name not in valid:
+            raise ValueError(
+                f"unknown option '{name}' for dataset kind '{kind}'; "
+                f"valid options: {', '.join(sorted(valid))}"
+            )
+    return OPTION_CHECKS[kind](**{**valid, **options})
+
+
 def build_dataset(
     kind: str, seed: int, options: Mapping[str, object] | None = None
 ) -> Dataset | StreamedDataset:
@@ -89,13 +127,7 @@ def build_dataset(
     """
     builder = _builder(kind)
     options = dict(options or {})
-    valid = dataset_options(kind)
-    for name in options:
-        if name not in valid:
-            raise ValueError(
-                f"unknown option '{name}' for dataset kind '{kind}'; "
-                f"valid options: {', '.join(sorted(valid))}"
-            )
+    check_dataset_options(kind, options)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     start = time.perf_counter()

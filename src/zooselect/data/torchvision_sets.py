@@ -102,6 +102,23 @@ def _class_names(dataset, labels: np.ndarray) -> tuple[list[str], np.ndarray]:
     return [names[i] for i in order], relabel
 
 
+def check_torchvision_options(
+    name: object,
+    root: object,
+    download: object,
+    train_args: object,
+    test_args: object,
+    image_size: object,
+    test_fraction: object,
+) -> None:
+    """Check the options of ``torchvision`` without reading any data: the class name (importing
+    torchvision's datasets), the split arguments, the sizes (its classes: None, unknown here)."""
+    require("name", name)
+    check_count("image_size", image_size, 1)
+    check_test_fraction(test_fraction)
+    _split_args(inspect.signature(_dataset_class(name)).parameters, train_args, test_args)
+
+
 def torchvision_dataset(
     seed: int,
     name: str | None = None,
@@ -137,9 +154,7 @@ def torchvision_dataset(
     dataset's ``classes`` attribute, else "0" .. "C-1"; labels follow the
     sorted class names.
     """
-    require("name", name)
-    check_count("image_size", image_size, 1)
-    check_test_fraction(test_fraction)
+    check_torchvision_options(name, root, download, train_args, test_args, image_size, test_fraction)
     cls = _dataset_class(name)
     parameters = inspect.signature(cls).parameters
     common = {k: v for k, v in (("root", root), ("download", download)) if k in parameters}
