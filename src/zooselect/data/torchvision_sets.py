@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ..progress import show_progress
 from .dataset import StreamedDataset, check_count, rng_for
 from .images import check_test_fraction, require, seeded_split
 
@@ -163,14 +164,14 @@ def torchvision_dataset(
     train = make_torchvision_dataset(name, train_spec["args"])
     if len(train) == 0:
         raise ValueError(f"{name} with {train_args} holds no samples")
-    y = _labels(train, f"{name} train", progress=True)
+    y = _labels(train, f"{name} train", progress=show_progress())
     if test_args is None:
         tr, te = seeded_split(y, test_fraction, rng_for("torchvision", seed, "split"))
         test_spec, y_test, positions = train_spec, y[te], (tr, te)
         y = y[tr]
     else:
         test_spec = {"name": name, "args": {**common, **test_args}}
-        y_test = _labels(make_torchvision_dataset(name, test_spec["args"]), f"{name} test", progress=True)
+        y_test = _labels(make_torchvision_dataset(name, test_spec["args"]), f"{name} test", progress=show_progress())
         positions = (np.arange(len(y)), np.arange(len(y_test)))
     labels = np.concatenate([y, y_test])
     classes, relabel = _class_names(train, labels)
