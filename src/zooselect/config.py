@@ -38,17 +38,17 @@ def check_dataset(section: str, name: str, spec: Mapping[str, Any]) -> None:
         raise ConfigError(f"{section}.{name}: {error}") from None
 
 
-def check_arch_options(key: str, arch: str, options: Mapping[str, Any]) -> None:
+def _check_arch(key: str, arch: str, options: Mapping[str, Any]) -> None:
     """Options of architecture ``arch`` at config key ``key``, checked against its constructor."""
-    from .models.registry import check_arch_options as check
+    from .models.registry import check_arch_options
 
     try:
-        check(arch, options)
+        check_arch_options(arch, options)
     except ValueError as error:
         raise ConfigError(f"{key}: {error}") from None
 
 
-def check_method_options(method: str, options: Mapping[str, Any]) -> None:
+def _check_method(method: str, options: Mapping[str, Any]) -> None:
     """A method's option names and their values' types against its defaults, then its own hook."""
     from .options import check_value_types
     from .scores import METHODS
@@ -96,7 +96,7 @@ def check_config(config: Mapping[str, Any]) -> None:
                 f"zoo.architectures: unknown architecture '{arch}'; valid architectures: "
                 f"{valid_architectures()}"
             )
-        check_arch_options(f"zoo.architectures.{arch}", arch, options)
+        _check_arch(f"zoo.architectures.{arch}", arch, options)
     probe = config.get("selection", {}).get("probe", {})
     probe_arch = probe.get("arch", "resnet")
     if probe_arch not in ARCHITECTURES:
@@ -104,7 +104,7 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"selection.probe.arch: unknown architecture '{probe_arch}'; valid architectures: "
             f"{valid_architectures()}"
         )
-    check_arch_options("selection.probe.options", probe_arch, probe.get("options", {}))
+    _check_arch("selection.probe.options", probe_arch, probe.get("options", {}))
     if config["zoo"].get("multidomain", {}).get("variants"):
         from .models.multidomain import check_trunk_options
 
@@ -131,7 +131,7 @@ def check_config(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"methods: unknown method '{method}'{close_matches(method, METHODS)}; valid methods: {_choices(METHODS)}"
             )
-        check_method_options(method, options)
+        _check_method(method, options)
 
     report_method = config.get("report", {}).get("method", "lfc")
     if report_method not in config["methods"]:

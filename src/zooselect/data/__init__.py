@@ -11,7 +11,8 @@ as an ``ImageSource`` (``dataset.source("train")``). For all of
 them the same ``seed`` and options give the same bytes, and labels are
 ``0 .. C-1`` in sorted class-name order. The
 registry :data:`DATASET_KINDS` is the one place that knows the kind names;
-:func:`build_dataset` checks a kind and its options before building.
+:func:`check_dataset_options` checks a kind and its options without building
+(the workflow's start-up check, and :func:`build_dataset`'s first step).
 
 Importing this package does not import torch (nor the packages the builders
 read from, until a builder runs).
@@ -26,6 +27,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from ..options import close_matches
 from .dataset import Dataset, StreamedDataset, load_dataset, save_dataset
 from .files import check_csv_options, check_imagefolder_options, check_url_options, csv_manifest, imagefolder, url_archive
 from .glyphs import check_font_glyphs_options, font_glyphs
@@ -111,7 +113,7 @@ def check_dataset_options(kind: str, options: Mapping[str, object] | None = None
     for name in options:
         if name not in valid:
             raise ValueError(
-                f"unknown option '{name}' for dataset kind '{kind}'; "
+                f"unknown option '{name}'{close_matches(name, valid)} for dataset kind '{kind}'; "
                 f"valid options: {', '.join(sorted(valid))}"
             )
     return OPTION_CHECKS[kind](**{**valid, **options})
