@@ -247,8 +247,8 @@ def test_the_standard_configuration_is_accepted(monkeypatch):
          r"targets.dots: option 'train' must be at least 10, got 8"),
         (lambda c: c["sources"]["textures"]["options"].update(part="middle"),
          r"sources.textures: option 'part' must be one of left, right, got 'middle'"),
-        (lambda c: c["targets"].update(folder={"kind": "imagefolder", "options": {"test_fraction": 0.2}}),
-         r"targets.folder: option 'root' is required"),
+        (lambda c: c["targets"].update(folder={"kind": "imagefolder", "options": {"root": "x", "test_fraction": 2}}),
+         r"targets.folder: option 'test_fraction' must lie strictly between 0 and 1, got 2"),
         # Method options against their defaults' types and the method's own check.
         (lambda c: c["methods"].update(transrate={"eps": "1e-4"}),  # YAML reads 1e-4 as a string
          r"methods.transrate: option 'eps' must be a number \(its default is 0.0001\), got '1e-4'"),
@@ -287,5 +287,6 @@ def test_the_options_give_the_class_count_where_they_fix_it():
     assert check_dataset_options("font_glyphs", {"chars": "0123"}) == 4
     assert check_dataset_options("mnist") == 10
     assert check_dataset_options("imagefolder", {"root": "anywhere"}) is None  # the folder decides
+    assert check_dataset_options("url", {"url": "https://x", "sha256": None}) is None  # filled in before a build
     built = build_dataset("dots", 0, {"max_dots": 3, "train": 30, "test": 30})
     assert built.num_classes == check_dataset_options("dots", {"max_dots": 3})

@@ -105,7 +105,9 @@ def check_dataset_options(kind: str, options: Mapping[str, object] | None = None
     Returns the number of classes where the options fix it (``dots``' ``max_dots``,
     ``font_glyphs``' ``chars``), None where the data do (image folders, manifests, archives,
     torchvision). Raises ValueError for an unknown kind, an unknown option (naming the valid
-    ones) or a bad option value (naming the option).
+    ones) or a bad option value (naming the option). A required option left unset (a
+    ``url``'s ``sha256: null`` in config/paper.yaml, to be filled in before the first
+    build) passes: the build refuses it, so a dry run can still plan such a config.
     """
     _builder(kind)
     options = dict(options or {})
@@ -113,7 +115,7 @@ def check_dataset_options(kind: str, options: Mapping[str, object] | None = None
     for name in options:
         if name not in valid:
             raise ValueError(
-                f"unknown option '{name}'{close_matches(name, valid)} for dataset kind '{kind}'; "
+                f"unknown option '{name}' for dataset kind '{kind}'{close_matches(name, valid)}; "
                 f"valid options: {', '.join(sorted(valid))}"
             )
     return OPTION_CHECKS[kind](**{**valid, **options})

@@ -66,8 +66,8 @@ def folder_files(root: str | os.PathLike) -> list[ImageFile]:
 def check_imagefolder_options(
     root: object, image_size: object, test_fraction: object, on_bad_image: object, min_images_per_class: object
 ) -> None:
-    """Check the options of ``imagefolder`` (its classes are the folder's: None, unknown here)."""
-    require("root", root)
+    """Check the options of ``imagefolder`` (its classes are the folder's: None, unknown here).
+    A required option left unset is not refused here but by the build (see ``require``)."""
     check_image_options(image_size, test_fraction, on_bad_image, min_images_per_class)
 
 
@@ -95,6 +95,7 @@ def imagefolder(
     - ``min_images_per_class``: a class (in each split, when the folder
       gives one) with fewer images stops the build, naming the class.
     """
+    require("root", root)
     check_imagefolder_options(root, image_size, test_fraction, on_bad_image, min_images_per_class)
     files = folder_files(root)
     return dataset_from_files(
@@ -138,7 +139,6 @@ def check_csv_options(
     path: object, image_size: object, test_fraction: object, on_bad_image: object, min_images_per_class: object
 ) -> None:
     """Check the options of ``csv`` (its classes are the manifest's: None, unknown here)."""
-    require("path", path)
     check_image_options(image_size, test_fraction, on_bad_image, min_images_per_class)
 
 
@@ -160,6 +160,7 @@ def csv_manifest(
       ``min_images_per_class``: as for ``imagefolder`` (a listed file that
       is missing counts as unreadable).
     """
+    require("path", path)
     check_csv_options(path, image_size, test_fraction, on_bad_image, min_images_per_class)
     files = manifest_files(path)
     return dataset_from_files(
@@ -192,8 +193,6 @@ def check_url_options(
     min_images_per_class: object,
 ) -> None:
     """Check the options of ``url`` (its classes are the archive's: None, unknown here)."""
-    require("url", url)
-    require("sha256", sha256)
     check_image_options(image_size, test_fraction, on_bad_image, min_images_per_class)
 
 
@@ -221,6 +220,8 @@ def url_archive(
       ``min_images_per_class``: as for ``imagefolder``; the same folder and
       seed give the same dataset as ``imagefolder`` would.
     """
+    require("url", url)
+    require("sha256", sha256)
     check_url_options(url, sha256, root, cache_dir, image_size, test_fraction, on_bad_image, min_images_per_class)
     folder = _data_root(fetch_archive(url, sha256, cache_dir), root)
     files = folder_files(folder)

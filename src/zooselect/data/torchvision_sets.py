@@ -113,11 +113,12 @@ def check_torchvision_options(
     test_fraction: object,
 ) -> None:
     """Check the options of ``torchvision`` without reading any data: the class name (importing
-    torchvision's datasets), the split arguments, the sizes (its classes: None, unknown here)."""
-    require("name", name)
+    torchvision's datasets), the split arguments, the sizes (its classes: None, unknown here).
+    A name left unset is not refused here but by the build (see ``require``)."""
     check_count("image_size", image_size, 1)
     check_test_fraction(test_fraction)
-    _split_args(inspect.signature(_dataset_class(name)).parameters, train_args, test_args)
+    if name:
+        _split_args(inspect.signature(_dataset_class(name)).parameters, train_args, test_args)
 
 
 def torchvision_dataset(
@@ -155,6 +156,7 @@ def torchvision_dataset(
     dataset's ``classes`` attribute, else "0" .. "C-1"; labels follow the
     sorted class names.
     """
+    require("name", name)
     check_torchvision_options(name, root, download, train_args, test_args, image_size, test_fraction)
     cls = _dataset_class(name)
     parameters = inspect.signature(cls).parameters
