@@ -51,7 +51,7 @@ def test_default_config_is_accepted_and_has_twelve_experts():
         (lambda c: c["zoo"]["architectures"].update(vgg={}), r"unknown architecture 'vgg'; valid architectures: densenet, resnet"),
         (lambda c: c["zoo"].update(baseline="resnet-imagenet"), r"zoo.baseline: unknown expert 'resnet-imagenet'; valid experts: .*resnet-generic"),
         (lambda c: c["methods"].update(magic={}), r"methods: unknown method 'magic'; valid methods: .*lfc"),
-        (lambda c: c["methods"].update(random={"sed": 1}), r"methods.random: unknown option 'sed'; valid options: seed"),
+        (lambda c: c["methods"].update(random={"sed": 1}), r"methods.random: unknown option 'sed' \(did you mean seed\?\); valid options: seed"),
         (lambda c: c["methods"].update(mean_rank={"methods": ["lfc", "rsa"]}), r"methods.mean_rank: method 'rsa' needs probe_features"),
         (lambda c: c["methods"].update(mean_rank={"methods": {"knn": {"K": 5}}}), r"methods.mean_rank: unknown option\(s\) 'K' for method 'knn'; valid options: distance, k"),
         (lambda c: c["regimes"].append("10shot"), r"finetune.epochs: no epochs given for regime\(s\) 10shot"),
@@ -131,7 +131,7 @@ def test_given_entries_join_the_zoo_in_their_own_zoo_parsed_as_rank_parses_them(
     "entry, message",
     [
         ({"source": "torchvision", "model": "resnet18", "weigths": None},
-         r"zoo.given: expert 'x' \(torchvision\): unknown key\(s\) weigths; valid keys: source, model, weights"),
+         r"zoo.given: expert 'x' \(torchvision\): unknown key\(s\) weigths \(did you mean weights\?\); valid keys: source, model, weights"),
         ({"source": "torchvision"}, r"zoo.given: expert 'x' \(torchvision\) needs 'model'"),
         ({"source": "hub", "model": "resnet18"}, r"zoo.given: expert 'x' has source 'hub'; valid sources: torchvision, timm"),
         ({"source": "torchvision", "model": "resnet181"}, r"zoo.given: expert 'x': unknown torchvision model 'resnet181' \(did you mean resnet18"),
@@ -219,3 +219,74 @@ def test_the_standard_configuration_is_accepted(monkeypatch):
     zoo = zoo_from_config(config)
     assert list(zoo) == list(STANDARD_MODELS) and all(e.given for e in zoo.values())
     assert {e.entry.args["weights"] for e in zoo.values()} == {"IMAGENET1K_V1"}
+
+
+# ---- option values: checked against what they configure, without building anything
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        # Architecture options against the constructor's keywords and its defaults' types.
+        (lambda c: c["zoo"]["architectures"]["resnet"].update(widht=8),
+         r"zoo.architectures.resnet: unknown option 'widht' \(did you mean width\?\); valid options: adapters, blocks"),
+        (lambda c: c["zoo"]["architectures"]["densenet"].update(growth="12"),
+         r"zoo.architectures.densenet: option 'growth' must be an integer \(its default is 12\), got '12'"),
+        (lambda c: c["zoo"]["architectures"].update(resnet18={"weights": "IMAGENET"}),
+         r"zoo.architectures.resnet18: unknown weights 'IMAGENET' for architecture 'resnet18'; valid weights: IMAGENET1K_V1"),
+        (lambda c: c["zoo"]["multidomain"]["options"].update(adapters=True),
+         r"zoo.multidomain.options: unknown option 'adapters'; valid options: blocks, in_channels, stem_stride, width"),
+        (lambda c: c["selection"]["probe"]["options"].update(growth=12),
+         r"selection.probe.options: unknown option 'growth'; valid options: adapters"),
+        # Dataset options, and the class counts they give.
+        (lambda c: c["targets"]["dots"].update(options={"max_dots": 1}),
+         r"targets.dots: option 'max_dots' gives 1 class \(one per dot count\); at least 2 needed"),
+        (lambda c: c["targets"]["font_digits"]["options"].update(chars="0"),
+         r"targets.font_digits: option 'chars' '0' gives 1 class \(one per character\); at least 2 needed"),
+        (lambda c: c["targets"]["dots"].update(options={"max_dots": 5, "train": 8}),
+         r"targets.dots: option 'train' must be at least 10, got 8"),
+        (lambda c: c["sources"]["textures"]["options"].update(part="middle"),
+         r"sources.textures: option 'part' must be one of left, right, got 'middle'"),
+        (lambda c: c["targets"].update(folder={"kind": "imagefolder", "options": {"root": "x", "test_fraction": 2}}),
+         r"targets.folder: option 'test_fraction' must lie strictly between 0 and 1, got 2"),
+        # Method options against their defaults' types and the method's own check.
+        (lambda c: c["methods"].update(transrate={"eps": "1e-4"}),  # YAML reads 1e-4 as a string
+         r"methods.transrate: option 'eps' must be a number \(its default is 0.0001\), got '1e-4'"),
+        (lambda c: c["methods"].update(knn={"distance": "manhattan"}),
+         r"methods.knn: distance must be one of cosine, euclidean; got 'manhattan'"),
+        (lambda c: c["methods"].update(etran={"energy_weight": 0, "lda_weight": 0}),
+         r"methods.etran: at least one of energy_weight, lda_weight, svd_weight must be non-zero"),
+        (lambda c: c["methods"].update(mean_rank={"methods": {"knn": {"k": 0}}}),
+         r"methods.mean_rank: method 'knn': k must be >= 1; got 0"),
+        (lambda c: c["methods"].update(nleep={"seed": True}),
+         r"methods.nleep: option 'seed' must be an integer \(its default is 0\), got True"),
+    ],
+)  # fmt: skip
+def test_bad_option_values_stop_at_start_up_naming_the_key(edit, message):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
+        check_config(config)
+
+
+def test_every_dataset_kind_checks_exactly_its_builders_options():
+    """A kind's start-up check takes the options its builder takes, so none is left unchecked."""
+    import inspect
+
+    from zooselect.data import DATASET_KINDS, OPTION_CHECKS, dataset_options
+
+    assert set(OPTION_CHECKS) == set(DATASET_KINDS)
+    for kind, check in OPTION_CHECKS.items():
+        assert list(inspect.signature(check).parameters) == list(dataset_options(kind)), kind
+
+
+def test_the_options_give_the_class_count_where_they_fix_it():
+    from zooselect.data import build_dataset, check_dataset_options
+
+    assert check_dataset_options("dots", {"max_dots": 3}) == 3
+    assert check_dataset_options("font_glyphs", {"chars": "0123"}) == 4
+    assert check_dataset_options("mnist") == 10
+    assert check_dataset_options("imagefolder", {"root": "anywhere"}) is None  # the folder decides
+    assert check_dataset_options("url", {"url": "https://x", "sha256": None}) is None  # filled in before a build
+    built = build_dataset("dots", 0, {"max_dots": 3, "train": 30, "test": 30})
+    assert built.num_classes == check_dataset_options("dots", {"max_dots": 3})

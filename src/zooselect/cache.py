@@ -14,6 +14,8 @@ truncated, overwritten or mismatched file raises
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ import h5py
 import numpy as np
 
 from .io import BadFileError, atomic_path
+
+log = logging.getLogger(__name__)
 
 ARRAYS = ("features", "probs", "labels", "indices")
 LAYER = "penultimate (global average pool before the classification layer)"
@@ -155,9 +159,22 @@ def sample_for_selection(
     """(indices, seed) of a (target, regime)'s selection sample, from its regime split.
 
     Every expert's cache and RSA's probe call this, so they see the same images.
+    With the full training set, a class with fewer than ``images_per_class``
+    images in the sample is warned about, naming the target and the count (a
+    few-shot regime's sample is its few-shot set by design).
     """
     seed = selection_seed(base_seed, target, regime)
     indices = selection_sample(train_labels, split["train_indices"], split["shots"], images_per_class, seed)
+    if not split["shots"]:
+        classes, counts = np.unique(np.asarray(train_labels)[indices], return_counts=True)
+        fewest = int(np.argmin(counts))
+        if counts[fewest] < images_per_class:
+            log.warning(
+                "target %s (%s): the selection sample has only %d training image%s of class %d "
+                "(the fewest; %d per class asked for): the scores rest on that few",
+                target, regime, counts[fewest], "" if counts[fewest] == 1 else "s",
+                classes[fewest], images_per_class,
+            )  # fmt: skip
     return indices, seed
 
 

@@ -2,17 +2,20 @@
 
 The schema (workflow/schemas/config.schema.yaml) checks keys and types; this
 module checks names against the registries (dataset kinds, architectures,
-methods and their options) and the cross-references between sections, so a
-bad config stops at start-up with one message naming the culprit and the
-valid choices.
+methods and their options), option values without building anything (an
+architecture's options against its constructor's keywords and defaults, a
+dataset's options and the number of classes they give, a method's options
+against its defaults and its own check), and the cross-references between
+sections, so a bad config stops at start-up, in ``snakemake -n`` too, with
+one message naming the key at fault and the valid choices.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any, Mapping
 
+from .options import close_matches
 from .zoo import generic_name, zoo_from_config
 
 
@@ -25,21 +28,44 @@ def _choices(names) -> str:
 
 
 def check_dataset(section: str, name: str, spec: Mapping[str, Any]) -> None:
-    from .data import DATASET_KINDS
+    """A dataset's kind and options, and the class count they fix, checked without building it
+    (:func:`zooselect.data.check_dataset_options`)."""
+    from .data import check_dataset_options
 
-    kind = spec["kind"]
-    if kind not in DATASET_KINDS:
-        raise ConfigError(
-            f"{section}.{name}: unknown dataset kind '{kind}'; valid kinds: {_choices(DATASET_KINDS)}"
-        )
-    parameters = inspect.signature(DATASET_KINDS[kind]).parameters
-    valid = [p for p in parameters if p != "seed"]
-    for option in spec.get("options", {}):
+    try:
+        check_dataset_options(spec["kind"], spec.get("options", {}))
+    except ValueError as error:
+        raise ConfigError(f"{section}.{name}: {error}") from None
+
+
+def _check_arch(key: str, arch: str, options: Mapping[str, Any]) -> None:
+    """Options of architecture ``arch`` at config key ``key``, checked against its constructor."""
+    from .models.registry import check_arch_options
+
+    try:
+        check_arch_options(arch, options)
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
+
+
+def _check_method(method: str, options: Mapping[str, Any]) -> None:
+    """A method's option names and their values' types against its defaults, then its own hook."""
+    from .options import check_value_types
+    from .scores import METHODS
+
+    valid = METHODS[method].options
+    for option in options:
         if option not in valid:
             raise ConfigError(
-                f"{section}.{name}: unknown option '{option}' for dataset kind '{kind}'; "
-                f"valid options: {_choices(valid)}"
+                f"methods.{method}: unknown option '{option}'{close_matches(option, valid)}; valid options: "
+                f"{_choices(valid) or '(none)'}"
             )
+    try:
+        check_value_types(options, valid)
+        if METHODS[method].check_options is not None:
+            METHODS[method].check_options(options)
+    except ValueError as error:
+        raise ConfigError(f"methods.{method}: {error}") from None
 
 
 def check_config(config: Mapping[str, Any]) -> None:
@@ -64,18 +90,28 @@ def check_config(config: Mapping[str, Any]) -> None:
     if both:
         raise ConfigError(f"names used both as a source and a target: {_choices(both)}")
 
-    for arch in config["zoo"].get("architectures", {}):
+    for arch, options in config["zoo"].get("architectures", {}).items():
         if arch not in ARCHITECTURES:
             raise ConfigError(
                 f"zoo.architectures: unknown architecture '{arch}'; valid architectures: "
                 f"{valid_architectures()}"
             )
-    probe_arch = config.get("selection", {}).get("probe", {}).get("arch", "resnet")
+        _check_arch(f"zoo.architectures.{arch}", arch, options)
+    probe = config.get("selection", {}).get("probe", {})
+    probe_arch = probe.get("arch", "resnet")
     if probe_arch not in ARCHITECTURES:
         raise ConfigError(
             f"selection.probe.arch: unknown architecture '{probe_arch}'; valid architectures: "
             f"{valid_architectures()}"
         )
+    _check_arch("selection.probe.options", probe_arch, probe.get("options", {}))
+    if config["zoo"].get("multidomain", {}).get("variants"):
+        from .models.multidomain import check_trunk_options
+
+        try:
+            check_trunk_options(config["zoo"]["multidomain"].get("options", {}))
+        except ValueError as error:
+            raise ConfigError(f"zoo.multidomain.options: {error}") from None
     from .userzoo import ZooError
 
     try:
@@ -92,19 +128,10 @@ def check_config(config: Mapping[str, Any]) -> None:
 
     for method, options in config["methods"].items():
         if method not in METHODS:
-            raise ConfigError(f"methods: unknown method '{method}'; valid methods: {_choices(METHODS)}")
-        valid = METHODS[method].options
-        for option in options:
-            if option not in valid:
-                raise ConfigError(
-                    f"methods.{method}: unknown option '{option}'; valid options: "
-                    f"{_choices(valid) or '(none)'}"
-                )
-        if METHODS[method].check_options is not None:
-            try:
-                METHODS[method].check_options(options)
-            except ValueError as error:
-                raise ConfigError(f"methods.{method}: {error}") from None
+            raise ConfigError(
+                f"methods: unknown method '{method}'{close_matches(method, METHODS)}; valid methods: {_choices(METHODS)}"
+            )
+        _check_method(method, options)
 
     report_method = config.get("report", {}).get("method", "lfc")
     if report_method not in config["methods"]:

@@ -444,6 +444,7 @@ def _rank(
     from .data.stream import Images
     from .io import write_csv, write_json, write_rows
     from .models.expert_attributes import parameter_count
+    from .progress import progress_bars
     from .runtime import Stopwatch
     from .seeding import derive_seed
 
@@ -481,7 +482,8 @@ def _rank(
 
     if target.kind == "url" and "cache_dir" not in target.options:  # downloads go with the outputs
         target = TargetSpec(target.name, target.kind, {**target.options, "cache_dir": str(out / "downloads")})
-    dataset = build_dataset(target.kind, derive_seed(options.seed, target.name), target.options)
+    with progress_bars(options.progress):  # the builders' bars ("checking images") too
+        dataset = build_dataset(target.kind, derive_seed(options.seed, target.name), target.options)
     if dataset.num_classes < 2:
         raise ZooError(f"target {target.name} has {dataset.num_classes} class; at least 2 needed")
     split = {"train_indices": np.arange(len(dataset.y_train)), "shots": 0}
@@ -537,7 +539,8 @@ def _rank(
     for name in tqdm(top, desc="fine-tuning top experts", unit="expert", **bar) if top else ():
         expert = loaded[name] or _load(by_name[name], options.seed)
         expert.model.to(device)
-        finetuned[name] = _finetune(expert, dataset, target, options, out)
+        with progress_bars(options.progress):
+            finetuned[name] = _finetune(expert, dataset, target, options, out)
         expert.model.to("cpu")
     if finetuned:
         best = {name: max(r["test_accuracy"] for r in rows) for name, rows in finetuned.items()}

@@ -42,6 +42,7 @@ from .data.stream import Images, batches
 from .devices import autocast, device_of
 from .extraction import predict
 from .models.inputs import BENCHMARK_INPUT, InputSpec
+from .progress import show_progress
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +390,7 @@ def train(
         desc=description,
         file=sys.stderr,
         mininterval=10,
-        disable=False,
+        disable=not show_progress(),
     )
     for step, (inputs, labels, source) in zip(progress, stream):
         if shift:

@@ -59,6 +59,7 @@ import yaml
 from torch import nn
 
 from .models.inputs import BENCHMARK_INPUT, InputSpec, imagenet_input
+from .options import close_matches
 
 log = logging.getLogger(__name__)
 
@@ -197,16 +198,27 @@ def parse_entry(name: str, spec: Any, base: Path, where: str = "zoo file") -> Zo
     if not isinstance(spec, dict):
         raise ZooError(f"{where}: expert '{name}' must be a mapping with a 'source', got {spec!r}")
     spec = dict(spec)
-    source = spec.pop("source", None)
+    if "source" not in spec:
+        keys = {"source", *(key for fields in SOURCES.values() for key in fields)}
+        typos = "".join(
+            f"; unknown key '{key}'{close_matches(key, keys)}" for key in sorted(map(str, spec)) if key not in keys
+        )
+        raise ZooError(
+            f"{where}: expert '{name}' has no 'source' key{typos}; valid keys: source "
+            f"({', '.join(SOURCES)}) and that source's keys"
+        )
+    source = spec.pop("source")
     if source not in SOURCES:
         raise ZooError(
-            f"{where}: expert '{name}' has source {source!r}; valid sources: {', '.join(SOURCES)}"
+            f"{where}: expert '{name}' has source {source!r}{close_matches(str(source), SOURCES)}; "
+            f"valid sources: {', '.join(SOURCES)}"
         )
     fields = SOURCES[source]
-    unknown = sorted(set(spec) - set(fields))
+    unknown = sorted(set(map(str, spec)) - set(fields))
     if unknown:
+        named = ", ".join(f"{key}{close_matches(key, ['source', *fields])}" for key in unknown)
         raise ZooError(
-            f"{where}: expert '{name}' ({source}): unknown key(s) {', '.join(unknown)}; "
+            f"{where}: expert '{name}' ({source}): unknown key(s) {named}; "
             f"valid keys: source, {', '.join(fields)}"
         )
     args = {}

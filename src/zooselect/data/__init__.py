@@ -11,7 +11,8 @@ as an ``ImageSource`` (``dataset.source("train")``). For all of
 them the same ``seed`` and options give the same bytes, and labels are
 ``0 .. C-1`` in sorted class-name order. The
 registry :data:`DATASET_KINDS` is the one place that knows the kind names;
-:func:`build_dataset` checks a kind and its options before building.
+:func:`check_dataset_options` checks a kind and its options without building
+(the workflow's start-up check, and :func:`build_dataset`'s first step).
 
 Importing this package does not import torch (nor the packages the builders
 read from, until a builder runs).
@@ -26,21 +27,32 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from ..options import close_matches
 from .dataset import Dataset, StreamedDataset, load_dataset, save_dataset
-from .files import csv_manifest, imagefolder, url_archive
-from .glyphs import font_glyphs
-from .packaged import mnist, sklearn_digits
-from .patterns import colour_fields, gratings, noise_textures, polygons
-from .pictures import photo_patches, texture_crops
-from .procedural import dots, shapes
+from .files import check_csv_options, check_imagefolder_options, check_url_options, csv_manifest, imagefolder, url_archive
+from .glyphs import check_font_glyphs_options, font_glyphs
+from .packaged import check_digits_options, mnist, sklearn_digits
+from .patterns import (
+    check_colour_fields_options,
+    check_gratings_options,
+    check_noise_textures_options,
+    check_polygons_options,
+    colour_fields,
+    gratings,
+    noise_textures,
+    polygons,
+)
+from .pictures import check_photo_patches_options, check_texture_crops_options, photo_patches, texture_crops
+from .procedural import check_dots_options, check_shapes_options, dots, shapes
 from .sampling import fewshot_indices, sample_per_class
-from .torchvision_sets import torchvision_dataset
+from .torchvision_sets import check_torchvision_options, torchvision_dataset
 
 __all__ = [
     "DATASET_KINDS",
     "Dataset",
     "StreamedDataset",
     "build_dataset",
+    "check_dataset_options",
     "dataset_options",
     "fewshot_indices",
     "load_dataset",
@@ -68,6 +80,27 @@ DATASET_KINDS: dict[str, Callable[..., Dataset | StreamedDataset]] = {
     "torchvision": torchvision_dataset,
 }
 
+# Each kind's option check, which its builder runs first: called with every option of the
+# builder (defaults filled in, ``seed`` left out), it reads no data and returns the number of
+# classes where the options fix it (None where the data do), so a workflow stops at start-up.
+OPTION_CHECKS: dict[str, Callable[..., int | None]] = {
+    "mnist": check_digits_options,
+    "font_glyphs": check_font_glyphs_options,
+    "photo_patches": check_photo_patches_options,
+    "texture_crops": check_texture_crops_options,
+    "shapes": check_shapes_options,
+    "sklearn_digits": check_digits_options,
+    "dots": check_dots_options,
+    "gratings": check_gratings_options,
+    "noise_textures": check_noise_textures_options,
+    "polygons": check_polygons_options,
+    "colour_fields": check_colour_fields_options,
+    "imagefolder": check_imagefolder_options,
+    "csv": check_csv_options,
+    "url": check_url_options,
+    "torchvision": check_torchvision_options,
+}
+
 
 def dataset_options(kind: str) -> dict[str, object]:
     """The options a kind's builder takes, with their defaults (``seed`` excluded)."""
@@ -84,6 +117,28 @@ def _builder(kind: str) -> Callable[..., Dataset | StreamedDataset]:
     return DATASET_KINDS[kind]
 
 
+def check_dataset_options(kind: str, options: Mapping[str, object] | None = None) -> int | None:
+    """Check a kind and its options without building anything (nor reading any data).
+
+    Returns the number of classes where the options fix it (``dots``' ``max_dots``,
+    ``font_glyphs``' ``chars``), None where the data do (image folders, manifests, archives,
+    torchvision). Raises ValueError for an unknown kind, an unknown option (naming the valid
+    ones) or a bad option value (naming the option). A required option left unset (a
+    ``url``'s ``sha256: null`` in config/paper.yaml, to be filled in before the first
+    build) passes: the build refuses it, so a dry run can still plan such a config.
+    """
+    _builder(kind)
+    options = dict(options or {})
+    valid = dataset_options(kind)
+    for name in options:
+        if name not in valid:
+            raise ValueError(
+                f"unknown option '{name}' for dataset kind '{kind}'{close_matches(name, valid)}; "
+                f"valid options: {', '.join(sorted(valid))}"
+            )
+    return OPTION_CHECKS[kind](**{**valid, **options})
+
+
 def build_dataset(
     kind: str, seed: int, options: Mapping[str, object] | None = None
 ) -> Dataset | StreamedDataset:
@@ -94,13 +149,7 @@ def build_dataset(
     """
     builder = _builder(kind)
     options = dict(options or {})
-    valid = dataset_options(kind)
-    for name in options:
-        if name not in valid:
-            raise ValueError(
-                f"unknown option '{name}' for dataset kind '{kind}'; "
-                f"valid options: {', '.join(sorted(valid))}"
-            )
+    check_dataset_options(kind, options)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     start = time.perf_counter()

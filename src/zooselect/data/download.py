@@ -29,6 +29,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..progress import show_progress
+
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
@@ -78,7 +80,7 @@ def download(url: str, sha256: str, cache_dir: str | os.PathLike) -> Path:
             size = response.headers.get("Content-Length")
             with tqdm(
                 total=int(size) if size else None, unit="B", unit_scale=True, desc=path.name,
-                file=sys.stderr, mininterval=10, disable=False,
+                file=sys.stderr, mininterval=10, disable=not show_progress(),
             ) as progress:  # fmt: skip
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)

@@ -63,6 +63,14 @@ def folder_files(root: str | os.PathLike) -> list[ImageFile]:
     return files
 
 
+def check_imagefolder_options(
+    root: object, image_size: object, test_fraction: object, on_bad_image: object, min_images_per_class: object
+) -> None:
+    """Check the options of ``imagefolder`` (its classes are the folder's: None, unknown here).
+    A required option left unset is not refused here but by the build (see ``require``)."""
+    check_image_options(image_size, test_fraction, on_bad_image, min_images_per_class)
+
+
 def imagefolder(
     seed: int,
     root: str | None = None,
@@ -88,7 +96,7 @@ def imagefolder(
       gives one) with fewer images stops the build, naming the class.
     """
     require("root", root)
-    check_image_options(image_size, test_fraction, on_bad_image, min_images_per_class)
+    check_imagefolder_options(root, image_size, test_fraction, on_bad_image, min_images_per_class)
     files = folder_files(root)
     return dataset_from_files(
         "imagefolder", seed, files, image_size, test_fraction, on_bad_image, min_images_per_class
@@ -127,6 +135,13 @@ def manifest_files(path: str | os.PathLike) -> list[ImageFile]:
     return files
 
 
+def check_csv_options(
+    path: object, image_size: object, test_fraction: object, on_bad_image: object, min_images_per_class: object
+) -> None:
+    """Check the options of ``csv`` (its classes are the manifest's: None, unknown here)."""
+    check_image_options(image_size, test_fraction, on_bad_image, min_images_per_class)
+
+
 def csv_manifest(
     seed: int,
     path: str | None = None,
@@ -146,7 +161,7 @@ def csv_manifest(
       is missing counts as unreadable).
     """
     require("path", path)
-    check_image_options(image_size, test_fraction, on_bad_image, min_images_per_class)
+    check_csv_options(path, image_size, test_fraction, on_bad_image, min_images_per_class)
     files = manifest_files(path)
     return dataset_from_files(
         "csv", seed, files, image_size, test_fraction, on_bad_image, min_images_per_class
@@ -165,6 +180,20 @@ def _data_root(folder: Path, root: str) -> Path:
     if len(entries) == 1 and entries[0].is_dir() and entries[0].name not in SPLITS:
         return entries[0]  # the archive wraps everything in one top folder
     return folder
+
+
+def check_url_options(
+    url: object,
+    sha256: object,
+    root: object,
+    cache_dir: object,
+    image_size: object,
+    test_fraction: object,
+    on_bad_image: object,
+    min_images_per_class: object,
+) -> None:
+    """Check the options of ``url`` (its classes are the archive's: None, unknown here)."""
+    check_image_options(image_size, test_fraction, on_bad_image, min_images_per_class)
 
 
 def url_archive(
@@ -193,7 +222,7 @@ def url_archive(
     """
     require("url", url)
     require("sha256", sha256)
-    check_image_options(image_size, test_fraction, on_bad_image, min_images_per_class)
+    check_url_options(url, sha256, root, cache_dir, image_size, test_fraction, on_bad_image, min_images_per_class)
     folder = _data_root(fetch_archive(url, sha256, cache_dir), root)
     files = folder_files(folder)
     return dataset_from_files(

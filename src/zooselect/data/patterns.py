@@ -26,9 +26,17 @@ def _check_size(size: object) -> int:
     return size
 
 
+def _classes(name: str, value: object, minimum: int, what: str) -> int:
+    """An option that sets the class count: an integer of at least ``minimum`` giving 2 classes or more."""
+    value = check_count(name, value, 1)
+    if value < minimum:
+        raise ValueError(f"option '{name}' gives {value} class ({what}); at least {minimum} needed")
+    return value
+
+
 def _build(kind: str, seed: int, classes: list[str], train: int, test: int, draw) -> Dataset:
-    """Draw balanced train and test splits with ``draw(labels, rng)`` from the kind's seed streams."""
-    train, test = check_split_sizes(train, test, len(classes))
+    """Draw balanced train and test splits with ``draw(labels, rng)`` from the kind's seed streams
+    (the options already checked)."""
     splits = []
     for split, n in (("train", train), ("test", test)):
         rng = rng_for(kind, seed, split)
@@ -46,6 +54,14 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 # --- orientation ----------------------------------------------------------------------
 
 
+def check_gratings_options(orientations: object, size: object, train: object, test: object) -> int:
+    """The class count of ``gratings`` (``orientations``), after checking its options."""
+    orientations = _classes("orientations", orientations, 2, "one per angle")
+    _check_size(size)
+    check_split_sizes(train, test, orientations)
+    return orientations
+
+
 def gratings(seed: int, orientations: int = 6, size: int = 48, train: int = 500, test: int = 300) -> Dataset:
     """Orientation: class k is a grating at angle ``k * 180 / orientations`` degrees.
 
@@ -54,8 +70,7 @@ def gratings(seed: int, orientations: int = 6, size: int = 48, train: int = 500,
     two colours at least 100 apart (RGB distance) and Gaussian noise of std
     4-24 grey levels.
     """
-    orientations = check_count("orientations", orientations, 2)
-    size = _check_size(size)
+    check_gratings_options(orientations, size, train, test)
     step = 180.0 / orientations
     yy, xx = _grid(size)
 
@@ -81,6 +96,14 @@ def gratings(seed: int, orientations: int = 6, size: int = 48, train: int = 500,
 # --- fine texture ---------------------------------------------------------------------
 
 
+def check_noise_textures_options(bands: object, size: object, train: object, test: object) -> int:
+    """The class count of ``noise_textures`` (``bands``), after checking its options."""
+    bands = _classes("bands", bands, 2, "one per frequency band")
+    _check_size(size)
+    check_split_sizes(train, test, bands)
+    return bands
+
+
 def noise_textures(seed: int, bands: int = 5, size: int = 64, train: int = 500, test: int = 300) -> Dataset:
     """Fine texture: class k is noise band-passed around the k-th of ``bands`` spatial frequencies.
 
@@ -91,8 +114,7 @@ def noise_textures(seed: int, bands: int = 5, size: int = 64, train: int = 500, 
     with random mean and contrast, tinted by a random colour, plus Gaussian
     noise of std 2-8 grey levels.
     """
-    bands = check_count("bands", bands, 2)
-    size = _check_size(size)
+    check_noise_textures_options(bands, size, train, test)
     centres = np.geomspace(1 / 16, 3 / 8, bands)
     width = np.log(centres[1] / centres[0]) / 3
     fy, fx = np.meshgrid(np.fft.fftfreq(size), np.fft.rfftfreq(size), indexing="ij")
@@ -121,6 +143,16 @@ def noise_textures(seed: int, bands: int = 5, size: int = 64, train: int = 500, 
 # --- polygon families -----------------------------------------------------------------
 
 
+def check_polygons_options(min_sides: object, max_sides: object, size: object, train: object, test: object) -> int:
+    """The class count of ``polygons`` (``max_sides - min_sides + 1``), after checking its options."""
+    min_sides = check_count("min_sides", min_sides, 3)
+    max_sides = check_count("max_sides", max_sides, min_sides)
+    count = _classes("max_sides", max_sides - min_sides + 1, 2, "one per number of sides from min_sides")
+    _check_size(size)
+    check_split_sizes(train, test, count)
+    return count
+
+
 def polygons(
     seed: int, min_sides: int = 3, max_sides: int = 8, size: int = 24, train: int = 500, test: int = 300
 ) -> Dataset:
@@ -133,9 +165,7 @@ def polygons(
     plus Gaussian noise of std 2-12 grey levels. (The shape source fills its
     shapes; these are outlines.)
     """
-    min_sides = check_count("min_sides", min_sides, 3)
-    max_sides = check_count("max_sides", max_sides, min_sides + 1)
-    size = _check_size(size)
+    check_polygons_options(min_sides, max_sides, size, train, test)
     sides = list(range(min_sides, max_sides + 1))
 
     def draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -176,6 +206,14 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     return 255.0 * (v[..., None] - v[..., None] * s[..., None] * np.clip(np.minimum(k, 4.0 - k), 0, 1))
 
 
+def check_colour_fields_options(hues: object, size: object, train: object, test: object) -> int:
+    """The class count of ``colour_fields`` (``hues``), after checking its options."""
+    hues = _classes("hues", hues, 2, "one per hue")
+    _check_size(size)
+    check_split_sizes(train, test, hues)
+    return hues
+
+
 def colour_fields(seed: int, hues: int = 6, size: int = 32, train: int = 500, test: int = 300) -> Dataset:
     """Colour statistics: class k is a smooth random field whose hues centre on the k-th of ``hues``.
 
@@ -186,8 +224,7 @@ def colour_fields(seed: int, hues: int = 6, size: int = 32, train: int = 500, te
     colours carries the label: the pattern is the same kind of noise for
     every class.
     """
-    hues = check_count("hues", hues, 2)
-    size = _check_size(size)
+    check_colour_fields_options(hues, size, train, test)
     fy, fx = np.meshgrid(np.fft.fftfreq(size), np.fft.rfftfreq(size), indexing="ij")
     radius = np.hypot(fy, fx)
 

@@ -119,6 +119,12 @@ def crop_resize(
     return np.stack(out)
 
 
+def check_photo_patches_options(train: object, test: object) -> int:
+    """The class count of ``photo_patches`` (one per photograph), after checking its options."""
+    check_split_sizes(train, test, len(PHOTOS))
+    return len(PHOTOS)
+
+
 def photo_patches(seed: int, train: int = 2500, test: int = 500) -> Dataset:
     """Patches of colour photographs shipped offline, one class per photograph.
 
@@ -130,7 +136,7 @@ def photo_patches(seed: int, train: int = 2500, test: int = 500) -> Dataset:
     horizontally with probability 1/2. Train and test crops are drawn from
     different seed streams over the whole photo, so they can overlap.
     """
-    train, test = check_split_sizes(train, test, len(PHOTOS))
+    check_photo_patches_options(train, test)
     pictures = load_photos()
     regions = [(0, p.shape[0], 0, p.shape[1]) for p in pictures]
     splits = []
@@ -149,6 +155,14 @@ def texture_regions(part: str) -> list[tuple[int, int, int, int]]:
     return [(0, p.shape[0], *part_columns(p.shape[1], part)) for p in load_textures()]
 
 
+def check_texture_crops_options(part: object, train: object, test: object) -> int:
+    """The class count of ``texture_crops`` (one per picture), after checking its options."""
+    if part not in PARTS:
+        raise ValueError(f"option 'part' must be one of {', '.join(PARTS)}, got {part!r}")
+    check_split_sizes(train, test, len(TEXTURES))
+    return len(TEXTURES)
+
+
 def texture_crops(seed: int, part: str = "left", train: int = 2500, test: int = 500) -> Dataset:
     """Crops of grayscale pictures scikit-image ships, one class per picture.
 
@@ -161,7 +175,7 @@ def texture_crops(seed: int, part: str = "left", train: int = 2500, test: int = 
     grey is replicated to RGB. Train and test crops come from different seed
     streams within the same part.
     """
-    train, test = check_split_sizes(train, test, len(TEXTURES))
+    check_texture_crops_options(part, train, test)
     regions = texture_regions(part)
     pictures = load_textures()
     splits = []

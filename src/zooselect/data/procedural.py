@@ -115,6 +115,12 @@ def _draw_shapes(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def check_shapes_options(train: object, test: object) -> int:
+    """The class count of ``shapes`` (its options do not change it), after checking its options."""
+    check_split_sizes(train, test, len(SHAPES))
+    return len(SHAPES)
+
+
 def shapes(seed: int, train: int = 2500, test: int = 500) -> Dataset:
     """Eight procedural shape classes (see ``SHAPES``) drawn with PIL.
 
@@ -123,7 +129,7 @@ def shapes(seed: int, train: int = 2500, test: int = 500) -> Dataset:
     colour at least 120 apart (RGB distance), plus Gaussian noise of std
     2-12 grey levels. Train and test come from different seed streams.
     """
-    train, test = check_split_sizes(train, test, len(SHAPES))
+    check_shapes_options(train, test)
     splits = []
     for split, n in (("train", train), ("test", test)):
         rng = rng_for("shapes", seed, split)
@@ -176,6 +182,17 @@ def _draw_dots(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def check_dots_options(max_dots: object, train: object, test: object) -> int:
+    """The class count of ``dots`` (``max_dots``), after checking its options."""
+    max_dots = check_count("max_dots", max_dots, 1)
+    if max_dots < 2:
+        raise ValueError(f"option 'max_dots' gives {max_dots} class (one per dot count); at least 2 needed")
+    if max_dots > _MAX_DOTS:
+        raise ValueError(f"option 'max_dots' must be at most {_MAX_DOTS}, got {max_dots}")
+    check_split_sizes(train, test, max_dots)
+    return max_dots
+
+
 def dots(seed: int, max_dots: int = 5, train: int = 500, test: int = 300) -> Dataset:
     """Counting: class "k" shows k non-overlapping dots, k = 1 .. ``max_dots`` (at most 9).
 
@@ -184,10 +201,7 @@ def dots(seed: int, max_dots: int = 5, train: int = 500, test: int = 300) -> Dat
     has a soft linear shading and Gaussian noise of std 4-14 grey levels.
     Train and test come from different seed streams.
     """
-    max_dots = check_count("max_dots", max_dots, 2)
-    if max_dots > _MAX_DOTS:
-        raise ValueError(f"option 'max_dots' must be at most {_MAX_DOTS}, got {max_dots}")
-    train, test = check_split_sizes(train, test, max_dots)
+    max_dots = check_dots_options(max_dots, train, test)
     splits = []
     for split, n in (("train", train), ("test", test)):
         rng = rng_for("dots", seed, split)

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ..progress import show_progress
 from .dataset import StreamedDataset, check_count, rng_for
 from .images import check_test_fraction, require, seeded_split
 
@@ -102,6 +103,24 @@ def _class_names(dataset, labels: np.ndarray) -> tuple[list[str], np.ndarray]:
     return [names[i] for i in order], relabel
 
 
+def check_torchvision_options(
+    name: object,
+    root: object,
+    download: object,
+    train_args: object,
+    test_args: object,
+    image_size: object,
+    test_fraction: object,
+) -> None:
+    """Check the options of ``torchvision`` without reading any data: the class name (importing
+    torchvision's datasets), the split arguments, the sizes (its classes: None, unknown here).
+    A name left unset is not refused here but by the build (see ``require``)."""
+    check_count("image_size", image_size, 1)
+    check_test_fraction(test_fraction)
+    if name:
+        _split_args(inspect.signature(_dataset_class(name)).parameters, train_args, test_args)
+
+
 def torchvision_dataset(
     seed: int,
     name: str | None = None,
@@ -138,8 +157,7 @@ def torchvision_dataset(
     sorted class names.
     """
     require("name", name)
-    check_count("image_size", image_size, 1)
-    check_test_fraction(test_fraction)
+    check_torchvision_options(name, root, download, train_args, test_args, image_size, test_fraction)
     cls = _dataset_class(name)
     parameters = inspect.signature(cls).parameters
     common = {k: v for k, v in (("root", root), ("download", download)) if k in parameters}
@@ -148,14 +166,14 @@ def torchvision_dataset(
     train = make_torchvision_dataset(name, train_spec["args"])
     if len(train) == 0:
         raise ValueError(f"{name} with {train_args} holds no samples")
-    y = _labels(train, f"{name} train", progress=True)
+    y = _labels(train, f"{name} train", progress=show_progress())
     if test_args is None:
         tr, te = seeded_split(y, test_fraction, rng_for("torchvision", seed, "split"))
         test_spec, y_test, positions = train_spec, y[te], (tr, te)
         y = y[tr]
     else:
         test_spec = {"name": name, "args": {**common, **test_args}}
-        y_test = _labels(make_torchvision_dataset(name, test_spec["args"]), f"{name} test", progress=True)
+        y_test = _labels(make_torchvision_dataset(name, test_spec["args"]), f"{name} test", progress=show_progress())
         positions = (np.arange(len(y)), np.arange(len(y_test)))
     labels = np.concatenate([y, y_test])
     classes, relabel = _class_names(train, labels)

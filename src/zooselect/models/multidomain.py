@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..options import check_keyword_options, keyword_defaults
 from ..zoo import MULTIDOMAIN_VARIANTS, SHARED_ENTRY, multidomain_entries
 from .resnet import ResNet
 
@@ -189,6 +190,12 @@ class MultiDomainResNet(nn.Module):
         """The parameters every domain uses (all but the ``domain_parameters`` of each domain)."""
         specific = {id(p) for d in self.domains for p in self.domain_parameters(d)}
         return [p for p in self.parameters() if id(p) not in specific]
+
+
+def check_trunk_options(options: Mapping[str, Any]) -> None:
+    """Check the trunk options a config gives ``MultiDomainResNet`` (its ``ResNet`` options but
+    ``adapters``, which the variant sets) without building it; ValueError naming the option."""
+    check_keyword_options(options, keyword_defaults(MultiDomainResNet, skip=("domains", "num_classes", "variant")))
 
 
 def _new_resnet(num_classes: int, options: dict[str, Any]) -> ResNet:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from torch import nn
 
+from ..options import check_keyword_options, close_matches, keyword_defaults
 from .densenet import DenseNet
 from .resnet import ResNet
-from .torchvision_models import TORCHVISION_ARCHITECTURES, natural_key
+from .torchvision_models import TORCHVISION_ARCHITECTURES, natural_key, resolve_weights
+
+__all__ = ["ARCHITECTURES", "check_arch_options", "close_matches", "create_model", "valid_architectures"]
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "resnet": ResNet,
@@ -28,10 +31,22 @@ def valid_architectures() -> str:
     return listing
 
 
-def close_matches(name: str, candidates, n: int = 3) -> str:
-    """A hint naming the ``candidates`` closest to ``name``: ' (did you mean a or b?)', or '' if none is close."""
-    close = difflib.get_close_matches(str(name), list(candidates), n=n, cutoff=0.6)
-    return f" (did you mean {' or '.join(close)}?)" if close else ""
+def _unknown(arch: str) -> ValueError:
+    return ValueError(
+        f"unknown architecture '{arch}'{close_matches(arch, ARCHITECTURES)}; "
+        f"valid architectures: {valid_architectures()}"
+    )
+
+
+def check_arch_options(arch: str, options: Mapping[str, Any]) -> None:
+    """Check ``arch`` and the options ``create_model`` would pass it, without building it: names
+    against the constructor's keywords, values against its defaults' types, torchvision weights
+    against torchvision's names (nothing is downloaded). ValueError naming the option."""
+    if arch not in ARCHITECTURES:
+        raise _unknown(arch)
+    check_keyword_options(options, keyword_defaults(ARCHITECTURES[arch], skip=("num_classes",)))
+    if arch in TORCHVISION_ARCHITECTURES:
+        resolve_weights(arch, options.get("weights"))
 
 
 def create_model(arch: str, num_classes: int, **options: Any) -> nn.Module:
@@ -41,10 +56,7 @@ def create_model(arch: str, num_classes: int, **options: Any) -> nn.Module:
     layer) and a linear ``head``.
     """
     if arch not in ARCHITECTURES:
-        raise ValueError(
-            f"unknown architecture '{arch}'{close_matches(arch, ARCHITECTURES)}; "
-            f"valid architectures: {valid_architectures()}"
-        )
+        raise _unknown(arch)
     try:
         return ARCHITECTURES[arch](num_classes=num_classes, **options)
     except TypeError as error:

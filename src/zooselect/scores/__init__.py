@@ -18,11 +18,11 @@ from typing import Any
 
 from zooselect.scores._zoo import ZooTerms, min_max_combination
 from zooselect.scores.domain_similarity import domain_similarity
-from zooselect.scores.etran import etran
+from zooselect.scores.etran import check_etran_options, etran
 from zooselect.scores.feature_metrics import combine_across_zoo, sparsity_metrics
 from zooselect.scores.gbc import gbc
 from zooselect.scores.hscore import hscore, hscore_regularized
-from zooselect.scores.knn import knn
+from zooselect.scores.knn import check_knn_options, knn
 from zooselect.scores.leep import leep
 from zooselect.scores.lgc import lgc
 from zooselect.scores.logme import logme
@@ -77,9 +77,12 @@ class Method:
     across_zoo: for methods whose final score compares experts with each other
         (Feature Metrics z-scores across the zoo): maps every expert's raw
         ``func`` value to its final score. None for per-expert scores.
-    check_options: for options whose values can be checked before any cache
-        exists (mean_rank's list of methods): called with a config's options,
-        raises ValueError naming the problem. None: checked when scoring.
+    check_options: for option values that can be checked before any cache
+        exists beyond their defaults' types (mean_rank's list of methods, knn's
+        distance, etran's weights): called with a config's options, raises
+        ValueError naming the problem. None: the types only (the config
+        check, :func:`zooselect.options.check_value_types`); the rest is
+        checked when scoring.
     """
 
     name: str
@@ -341,6 +344,7 @@ register(
         options={"k": 20, "distance": "cosine"},
         summary="leave-one-out accuracy of a k-nearest-neighbour vote on the expert's "
         "features (Sorkhei et al. 2025)",
+        check_options=check_knn_options,
     )
 )
 register(
@@ -359,6 +363,7 @@ register(
         summary="energy of the features as logits and LDA true-class probability, each "
         "min-max scaled across the zoo and weighted 0.15/0.85 (Gholami et al. 2023)",
         across_zoo=min_max_combination,
+        check_options=check_etran_options,
     )
 )
 register(

@@ -15,8 +15,12 @@ behaviour, not copied. Never reads files.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+
+from zooselect.options import keyword_defaults
 
 from zooselect.scores._validation import check_features, check_labels, present_classes
 from zooselect.scores._zoo import ZooTerms, check_weights
@@ -177,6 +181,34 @@ def svd_score(features: np.ndarray, labels: np.ndarray, energy: float = 0.8) -> 
     return -max(residual, 0.0) / (n * counts.size)
 
 
+def _check_etran(
+    energy_weight: object,
+    lda_weight: object,
+    svd_weight: object,
+    energy_fraction: object,
+    lda_covariance: object,
+    svd_energy: object,
+) -> dict[str, float]:
+    """ETran's options checked (ValueError naming the bad one); returns the terms' weights."""
+    weights = check_weights(
+        {
+            "energy_weight": energy_weight,
+            "lda_weight": lda_weight,
+            "svd_weight": svd_weight,
+        }
+    )
+    _check_share(energy_fraction, "energy_fraction")
+    _check_covariance(lda_covariance)
+    _check_share(svd_energy, "svd_energy")
+    return weights
+
+
+def check_etran_options(options: Mapping[str, Any]) -> None:
+    """A config's etran options (over etran's defaults), checked before any cache exists."""
+    defaults = keyword_defaults(etran, skip=("features", "labels"))
+    _check_etran(**{**defaults, **options})
+
+
 def etran(
     features: np.ndarray,
     labels: np.ndarray,
@@ -210,16 +242,9 @@ def etran(
     """
     feats = check_features(features)
     labs = check_labels(labels, feats.shape[0])
-    weights = check_weights(
-        {
-            "energy_weight": energy_weight,
-            "lda_weight": lda_weight,
-            "svd_weight": svd_weight,
-        }
+    weights = _check_etran(
+        energy_weight, lda_weight, svd_weight, energy_fraction, lda_covariance, svd_energy
     )
-    _check_share(energy_fraction, "energy_fraction")
-    _check_covariance(lda_covariance)
-    _check_share(svd_energy, "svd_energy")
     present_classes(
         labs, "ETran", "with one class the classification terms say nothing"
     )

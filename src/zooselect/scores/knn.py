@@ -12,12 +12,31 @@ rows (about 32 MB each). Never reads files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from zooselect.scores._validation import check_features, check_labels, present_classes
 from zooselect.scores.parc import _check_int
 
 DISTANCES = ("cosine", "euclidean")
+
+
+def _check_distance(distance: object) -> str:
+    if distance not in DISTANCES:
+        raise ValueError(
+            f"distance must be one of {', '.join(DISTANCES)}; got {distance!r}"
+        )
+    return str(distance)
+
+
+def check_knn_options(options: Mapping[str, Any]) -> None:
+    """A config's knn options, checked before any cache exists (the registry's hook)."""
+    if "k" in options:
+        _check_int(options["k"], "k", 1)
+    if "distance" in options:
+        _check_distance(options["distance"])
 # Entries of the distance matrix computed per block: rows per block = this / N.
 _BLOCK_ELEMENTS = 1 << 22
 
@@ -83,10 +102,7 @@ def knn(
     feats = check_features(features)
     labs = check_labels(labels, feats.shape[0])
     k = _check_int(k, "k", 1)
-    if distance not in DISTANCES:
-        raise ValueError(
-            f"distance must be one of {', '.join(DISTANCES)}; got {distance!r}"
-        )
+    _check_distance(distance)
     _, y, counts = present_classes(
         labs, "k-NN", "every image would be classified correctly"
     )

@@ -90,10 +90,19 @@ def check_mean_rank_options(options: Mapping[str, Any]) -> None:
         get_method,
     )  # the registry imports this module
 
+    from zooselect.options import check_value_types
+
     for name, method_options in configured_methods(
         options.get("methods", DEFAULT_METHODS)
     ).items():
-        check_option_names(get_method(name), method_options)
+        method = get_method(name)
+        check_option_names(method, method_options)
+        try:
+            check_value_types(method_options, method.options)
+            if method.check_options is not None:
+                method.check_options(method_options)
+        except ValueError as error:
+            raise ValueError(f"method '{name}': {error}") from None
 
 
 def mean_rank(
