@@ -37,11 +37,9 @@ model = model.to(device=job_device(), memory_format=torch.channels_last)
 attributes = expert_attributes(model, info)  # what the target-agnostic baselines score
 log.info("%s: input %s", expert, spec.describe())
 datasets = {}  # each target's dataset is read once per job
-caches = snakemake.output.caches  # one path (a task's job) or a list (an expert's job)
-caches = [caches] if isinstance(caches, str) else list(caches)
 
 for task, dataset_path, split_path, output in zip(
-    params.tasks, snakemake.input.datasets, snakemake.input.splits, caches
+    params.tasks, snakemake.input.datasets, snakemake.input.splits, snakemake.output.caches, strict=True
 ):
     target, regime = task["target"], task["regime"]
     if dataset_path not in datasets:

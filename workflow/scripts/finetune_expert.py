@@ -24,7 +24,7 @@ pretrained = pretrained.to(device=job_device(), memory_format=torch.channels_las
 datasets = {}  # each target's dataset is read once per job
 
 for task, dataset_path, split_path, output in zip(
-    params.tasks, snakemake.input.datasets, snakemake.input.splits, snakemake.output
+    params.tasks, snakemake.input.datasets, snakemake.input.splits, snakemake.output.results, strict=True
 ):
     target, regime = task["target"], task["regime"]
     if dataset_path not in datasets:

@@ -41,4 +41,4 @@ for draw in range(params.draws):
         "draw %d (seed %d): %d of the pool's %d images, %d methods in %.1f s",
         draw, seed, len(picked), len(pool), len(results), watch.seconds,
     )
-write_rows(snakemake.output[0], rows, ["seed", "method", "expert", "score", "seconds"])
+write_rows(snakemake.output.stability, rows, ["seed", "method", "expert", "score", "seconds"])
