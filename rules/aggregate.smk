@@ -47,7 +47,6 @@ rule zoo_tables:
     params:
         sources=SOURCES,
         experts=get_single_domain_experts(),
-        multidomain_arch=MULTIDOMAIN_ARCH,
     script:
         "../workflow/scripts/zoo_tables.py"
 

@@ -15,12 +15,12 @@ sys.path.append(str(Path(workflow.basedir) / "src"))
 from zooselect.config import check_config
 from zooselect.data.files import source_stamp
 from zooselect.ground_truth import PUBLISHED, ground_truth_label
+from zooselect.regimes import FULL, regime_shots
 from zooselect.scores import METHODS as METHOD_REGISTRY
 from zooselect.zoo import (
     GIVEN,
     INITS,
     MULTI_DOMAIN,
-    MULTIDOMAIN_ARCH,
     SHARED_ENTRY,
     SHARED_VARIANT,
     SINGLE_DOMAIN,
@@ -72,7 +72,7 @@ STABILITY_DRAWS = config["stability"]["seeds"]
 STABILITY_TASKS = [
     (target, regime)
     for target, regime in TASKS
-    if STABILITY_DRAWS and (target, "full") in TASKS
+    if STABILITY_DRAWS and (target, FULL) in TASKS
 ]
 # Methods that read more than a cache's features, probabilities and labels.
 METHOD_INPUTS = {method: set(METHOD_REGISTRY[method].inputs) for method in METHODS}
@@ -334,9 +334,9 @@ def get_probe_inputs(wildcards):
         "dataset": dataset_file(wildcards.target),
         "split": split_file(wildcards.target, wildcards.regime),
     }
-    few_shot = wildcards.regime != "full"
+    few_shot = wildcards.regime != FULL
     if few_shot and (wildcards.target, wildcards.regime) in STABILITY_TASKS:
-        inputs["pool_split"] = split_file(wildcards.target, "full")
+        inputs["pool_split"] = split_file(wildcards.target, FULL)
     return inputs
 
 
@@ -344,8 +344,9 @@ def get_stability_inputs(wildcards):
     """The full regime's caches of the zoo (the pool), and the probe or source means if needed."""
     inputs = get_score_inputs(wildcards)
     inputs["caches"] = expand(
-        "results/cache/{target}/full/{expert}.h5",
+        "results/cache/{target}/{regime}/{expert}.h5",
         target=wildcards.target,
+        regime=FULL,
         expert=EXPERTS,
     )
     return inputs
@@ -512,8 +513,7 @@ def get_dataset_stamp(wildcards):
 
 def get_regime_shots(wildcards):
     """Images per class of a few-shot regime; 0 for the full training set."""
-    regime = wildcards.regime
-    return 0 if regime == "full" else int(regime.removesuffix("shot"))
+    return regime_shots(wildcards.regime)
 
 
 def get_arch_options(wildcards):

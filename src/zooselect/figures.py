@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -57,6 +56,7 @@ from matplotlib.colors import Normalize  # noqa: E402
 
 from .costs import OVERHEAD, PARTS, share  # noqa: E402
 from .evaluation import top_k_experts  # noqa: E402
+from .regimes import regime_shots  # noqa: E402
 
 MEAN_TARGET = "mean"
 DPI = 110
@@ -94,12 +94,11 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
 
 def _regime_key(regime: str) -> tuple:
     """Sort key: few-shot regimes by shots ascending, then ``full``, then anything else by name."""
-    match = re.fullmatch(r"(\d+)[_-]?shots?", str(regime))
-    if match:
-        return (0, int(match.group(1)), str(regime))
-    if str(regime) == "full":
-        return (1, 0, str(regime))
-    return (2, 0, str(regime))
+    try:
+        shots = regime_shots(str(regime))
+    except ValueError:
+        return (2, 0, str(regime))
+    return (1, 0, str(regime)) if shots == 0 else (0, shots, str(regime))
 
 
 def regime_order(regimes: Iterable[str]) -> list[str]:

@@ -32,6 +32,7 @@ import pandas as pd
 
 from .costs import OVERHEAD, PARTS, selection_cost, share
 from .evaluation import expected_random_selection, summarize_selection, top_k_experts
+from .paths import trailing_wildcards
 from .scores import METHODS as REGISTRY
 
 KEY = ["zoo", "target", "regime", "method"]
@@ -63,18 +64,12 @@ RANDOM_METHOD = "random"
 TOP_K = 3
 
 
-def _parts(path: str | Path) -> tuple[str, str, str]:
-    """(target, regime, stem) of ``.../{target}/{regime}/{stem}.ext``."""
-    path = Path(path)
-    return path.parent.parent.name, path.parent.name, path.stem
-
-
 def read_finetune(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Every fine-tune CSV, with target and regime columns, one row per (expert, lr)."""
     frames = []
     for path in paths:
-        target, regime, _ = _parts(path)
-        frames.append(pd.read_csv(path).assign(target=target, regime=regime))
+        task = trailing_wildcards(path, ("target", "regime", "expert"))
+        frames.append(pd.read_csv(path).assign(target=task["target"], regime=task["regime"]))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -88,8 +83,7 @@ def expert_accuracies(finetune: pd.DataFrame) -> pd.DataFrame:
 def read_scores(paths: Iterable[str | Path]) -> pd.DataFrame:
     frames = []
     for path in paths:
-        target, regime, method = _parts(path)
-        frames.append(pd.read_csv(path).assign(target=target, regime=regime, method=method))
+        frames.append(pd.read_csv(path).assign(**trailing_wildcards(path, ("target", "regime", "method"))))
     return pd.concat(frames, ignore_index=True)
 
 
