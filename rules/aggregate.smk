@@ -64,7 +64,7 @@ rule stability_summary:
             caption="../report/stability.rst",
             category="Tables",
         ),
-        seeds="results/stability_seeds.csv",
+        draws="results/stability_draws.csv",
     log:
         "results/logs/stability_summary.log",
     conda:

@@ -165,7 +165,7 @@ def get_zoo_figure_inputs(wildcards):
     """The summary, and the per-draw stability metrics for error bars where there are draws."""
     inputs = {"summary": "results/summary.csv"}
     if STABILITY_TASKS:
-        inputs["stability"] = "results/stability_seeds.csv"
+        inputs["stability"] = "results/stability_draws.csv"
     return inputs
 
 

@@ -114,7 +114,7 @@ def make_scores() -> pd.DataFrame:
 
 
 def make_stability(seeds=(0, 1)) -> pd.DataFrame:
-    return pd.concat([make_summary(seed=10 + seed).assign(seed=seed) for seed in seeds], ignore_index=True)
+    return pd.concat([make_summary(seed=10 + seed).assign(draw=seed) for seed in seeds], ignore_index=True)
 
 
 def assert_png(path) -> None:
@@ -179,7 +179,7 @@ def test_method_quality_draws_error_bars_only_with_two_seeds_or_more(monkeypatch
     with_seeds, one_seed, none = kept
     assert errorbars(with_seeds) == 2 * len(REGIMES)  # per panel, per regime
     assert "standard deviation over 2 draws of the probe set" in with_seeds._suptitle.get_text()
-    assert errorbars(one_seed) == 0 and "1 seed" in one_seed._suptitle.get_text()
+    assert errorbars(one_seed) == 0 and "1 draw" in one_seed._suptitle.get_text()
     assert errorbars(none) == 0 and "no error bars" in none._suptitle.get_text()
     assert "Spearman undefined for 1 of" in none._suptitle.get_text()
     for fig in kept:
@@ -203,8 +203,8 @@ def test_method_quality_shows_the_configured_correlation(monkeypatch):
     """report.metric: weighted_tau, the standard benchmark's headline, instead of Spearman."""
     kept = captured(monkeypatch)
     summary = make_summary(zoos=("given",))
-    # Stability draws as stability_seeds.csv records them: no weighted tau.
-    draws = pd.concat([make_summary(zoos=("given",), seed=10 + s).assign(seed=s) for s in (0, 1)])
+    # Stability draws as stability_draws.csv records them: no weighted tau.
+    draws = pd.concat([make_summary(zoos=("given",), seed=10 + s).assign(draw=s) for s in (0, 1)])
     draws = draws.drop(columns="weighted_tau")
     figures.plot_method_quality(summary, "unused.png", "given", stability=draws, metric="weighted_tau")
     fig = kept[0]
@@ -381,9 +381,9 @@ def test_single_target_missing_regime_small_zoo_and_nan_metrics_still_draw(tmp_p
         ),
         (
             lambda: figures.plot_method_quality(
-                make_summary(), "x.png", "single_domain", stability=make_stability().drop(columns="seed")
+                make_summary(), "x.png", "single_domain", stability=make_stability().drop(columns="draw")
             ),
-            "seed",
+            "draw",
         ),
         (
             lambda: figures.plot_accuracy_vs_shots(

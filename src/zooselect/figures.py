@@ -15,7 +15,7 @@ Inputs:
 - `accuracies` (``summary.expert_accuracies``): target, regime, expert,
   accuracy.
 - `scores` (``summary.read_scores``): target, regime, method, expert, score.
-- `stability`: per-seed summary rows with an extra ``seed`` column.
+- `stability`: per-draw summary rows with an extra ``draw`` column.
 
 Gains and accuracies are fractions in [0, 1] in the frames; the figures
 show gains in percentage points (fraction x 100) and accuracies in %.
@@ -27,7 +27,7 @@ Figures:
 - ``plot_finetune_gains``: fine-tuning gain of every expert over the
   baseline expert, expert x target, one panel per regime.
 - ``plot_method_quality``: trials-to-best and Spearman per method (mean
-  over targets), bars grouped by regime, error bars over stability seeds.
+  over targets), bars grouped by regime, error bars over stability draws.
 - ``plot_accuracy_vs_shots``: accuracy against training-set size for the
   baseline, the best expert and the best of a method's top-3, per target.
 
@@ -374,8 +374,8 @@ def plot_method_quality(
     panels, methods on the x axis (best first by its mean), one bar per
     regime: the mean over targets (undefined values are left out; a method
     with none defined shows "n/a"). Error bars: standard deviation (ddof=1)
-    over the seeds of `stability` of that mean, drawn only when `stability`
-    has at least 2 seeds for this zoo and the metric's column; the figure
+    over the draws of `stability` of that mean, drawn only when `stability`
+    has at least 2 draws for this zoo and the metric's column; the figure
     says when they are absent.
     """
     if metric not in CORRELATIONS:
@@ -387,21 +387,21 @@ def plot_method_quality(
     regimes = regime_order(rows["regime"])
 
     spreads: dict[str, pd.Series] = {}
-    seeds = 0
+    draws = 0
     if stability is not None:
-        _require(stability, ["seed", "zoo", "target", "regime", "method", "trials_to_best"], "stability")
+        _require(stability, ["draw", "zoo", "target", "regime", "method", "trials_to_best"], "stability")
         stable = stability[stability["zoo"] == zoo]
-        seeds = int(stable["seed"].nunique())
-        if seeds >= 2:
+        draws = int(stable["draw"].nunique())
+        if draws >= 2:
             for column in (m for m in metrics if m in stable.columns):
-                per_seed = pd.concat(
+                per_draw = pd.concat(
                     [
-                        _means_over_targets(group, column).assign(seed=seed)
-                        for seed, group in stable.groupby("seed")
+                        _means_over_targets(group, column).assign(draw=draw)
+                        for draw, group in stable.groupby("draw")
                     ],
                     ignore_index=True,
                 )
-                spreads[column] = per_seed.groupby(["regime", "method"])[column].std(ddof=1)
+                spreads[column] = per_draw.groupby(["regime", "method"])[column].std(ddof=1)
 
     means = {
         column: _means_over_targets(rows, column).set_index(["regime", "method"])[column]
@@ -488,14 +488,14 @@ def plot_method_quality(
     )
     axes[1].set_xticks(x, methods, rotation=45, ha="right", fontsize=8)
     axes[1].set_xlabel(f"selection method (best first by mean {name})")
-    if seeds >= 2:
-        note = f"error bars: standard deviation over {seeds} draws of the probe set"
+    if draws >= 2:
+        note = f"error bars: standard deviation over {draws} draws of the probe set"
         if metric not in spreads:
             note += f", for trials to best only (the draws do not record {name})"
     elif stability is None:
         note = "no error bars: no stability runs given"
     else:
-        note = f"no error bars: stability runs have {seeds} seed(s) for this zoo (need ≥ 2)"
+        note = f"no error bars: stability runs have {draws} draw(s) for this zoo (need ≥ 2)"
     undefined_note = (
         f"; {name} undefined for {undefined} of {len(per_target)} (target, regime, method) cells, left out"
         if undefined

@@ -55,7 +55,7 @@ UNAVAILABLE_INPUTS = {
     "source_counts": "each expert's source training data",
 }
 SHORTHAND = {"imagefolder": "root", "csv": "path", "torchvision": "name"}
-PATH_OPTIONS = ("root", "path", "cache_dir")
+PATH_OPTIONS = ("root", "path", "download_dir", "cache_dir")  # cache_dir: download_dir's old name
 _KEEP_PARAMETERS = 300_000_000  # experts kept in memory between planning and extraction, in total
 
 
@@ -126,10 +126,11 @@ def parse_target(spec: str) -> TargetSpec:
 
 
 def _checked(target: TargetSpec) -> TargetSpec:
-    from .data import dataset_options
+    from .data import dataset_options, renamed_options
 
     try:
         valid = dataset_options(target.kind)
+        target = TargetSpec(target.name, target.kind, renamed_options(target.kind, target.options, "target: "))
     except ValueError as error:
         raise ZooError(f"target: {error}") from None
     unknown = sorted(set(target.options) - set(valid))
@@ -441,8 +442,8 @@ def rank(
         del expert
     gc.collect()
 
-    if target.kind == "url" and "cache_dir" not in target.options:  # downloads go with the outputs
-        target = TargetSpec(target.name, target.kind, {**target.options, "cache_dir": str(out / "downloads")})
+    if target.kind == "url" and "download_dir" not in target.options:  # downloads go with the outputs
+        target = TargetSpec(target.name, target.kind, {**target.options, "download_dir": str(out / "downloads")})
     dataset = build_dataset(target.kind, derive_seed(options.seed, target.name), target.options)
     if dataset.num_classes < 2:
         raise ZooError(f"target {target.name} has {dataset.num_classes} class; at least 2 needed")

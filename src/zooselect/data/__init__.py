@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -41,6 +42,7 @@ __all__ = [
     "StreamedDataset",
     "build_dataset",
     "dataset_options",
+    "renamed_options",
     "fewshot_indices",
     "load_dataset",
     "sample_per_class",
@@ -79,6 +81,27 @@ def _builder(kind: str) -> Callable[..., Dataset | StreamedDataset]:
     return DATASET_KINDS[kind]
 
 
+# Options renamed, by kind: old name -> new name. The old name is still read, with a
+# warning, so configs and target files written before keep working.
+RENAMED_OPTIONS = {"url": {"cache_dir": "download_dir"}}  # not the HDF5 caches (zooselect.cache)
+
+
+def renamed_options(kind: str, options: Mapping[str, object], where: str = "") -> dict[str, object]:
+    """`options` with the old names of renamed options replaced by the new ones (warned about)."""
+    options = dict(options)
+    for old, new in RENAMED_OPTIONS.get(kind, {}).items():
+        if old in options:
+            if new in options:
+                raise ValueError(f"{where}dataset kind '{kind}': give '{new}' only ('{old}' is its old name)")
+            warnings.warn(
+                f"{where}dataset option '{old}' of kind '{kind}' is now '{new}'; '{old}' will stop working",
+                FutureWarning,
+                stacklevel=2,
+            )
+            options[new] = options.pop(old)
+    return options
+
+
 def build_dataset(
     kind: str, seed: int, options: Mapping[str, object] | None = None
 ) -> Dataset | StreamedDataset:
@@ -88,7 +111,7 @@ def build_dataset(
     valid ones), a seed that is not a non-negative integer, or a bad option value.
     """
     builder = _builder(kind)
-    options = dict(options or {})
+    options = renamed_options(kind, options or {})
     valid = dataset_options(kind)
     for name in options:
         if name not in valid:
