@@ -80,7 +80,7 @@ SOURCE_MEANS_INPUTS = frozenset({"source_means", "source_counts"})
 # A method reading any of these needs the expert's cache job to have run.
 CACHE_JOB_INPUTS = FORWARD_INPUTS | ATTRIBUTE_INPUTS
 
-#: The paper's runtime table (Deshpande et al. 2021, METHODS.md), GPU hours:
+#: The paper's runtime table (Deshpande et al. 2021, docs/methods.md), GPU hours:
 #: regime -> brute force, and per method its top-3 fine-tuning and its selection.
 PAPER_GPU_HOURS: dict[str, dict[str, Any]] = {
     "full": {
