@@ -282,7 +282,7 @@ def get_expert_files(wildcards):
     expert = ZOO[wildcards.expert]
     if not expert.given:
         return {"checkpoint": checkpoint_file(expert.name)}
-    if expert.entry.source == "checkpoint":
+    if expert.entry.origin == "checkpoint":
         return {"checkpoint": expert.entry.args["path"]}
     return {}
 

@@ -189,7 +189,7 @@ def _cache_spec(
 ) -> str:
     """What a cache was made from; a later run reuses it only when this is unchanged."""
     file = None
-    if entry.source == "checkpoint" and Path(entry.args["path"]).is_file():
+    if entry.origin == "checkpoint" and Path(entry.args["path"]).is_file():
         stat = Path(entry.args["path"]).stat()
         file = [stat.st_size, stat.st_mtime_ns]  # a checkpoint rewritten in place is re-extracted
     return json.dumps(
@@ -269,7 +269,7 @@ def ranking_table(
 
     methods = list(rows_by_method)
     table = pd.DataFrame({"expert": list(labels)})
-    table["source"] = [labels[e] for e in table["expert"]]
+    table["origin"] = [labels[e] for e in table["expert"]]
     for name in methods:
         scores = {row["expert"]: row["score"] for row in rows_by_method[name]}
         table[name] = [scores[e] for e in table["expert"]]
@@ -297,7 +297,7 @@ def format_table(table: "pd.DataFrame") -> str:  # noqa: F821
     columns = list(table.columns)
     cells = [[cell(v, c) for v, c in zip(row, columns)] for row in table.itertuples(index=False)]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    left = {"expert", "source"}
+    left = {"expert", "origin"}
 
     def line(values: list[str]) -> str:
         return "  ".join(v.ljust(w) if c in left else v.rjust(w) for v, w, c in zip(values, widths, columns)).rstrip()
