@@ -106,6 +106,7 @@ def test_zoo_entries_get_defaults_and_paths_relative_to_the_zoo_file(tmp_path):
         ("experts:\n  a: {origin: timm, model: x, preprocessing: {size: 0}}\n", "bad preprocessing"),
         ("experts: {}\n", "no experts"),
         ("experts:\n  a: {origin: torchvision, model: x\n", "not valid YAML"),
+        ("experts:\n  a: {source: timm, origin: timm, model: x}\n", "give 'origin' only"),
     ],
 )
 def test_bad_zoo_files_are_named(tmp_path, text, message):
@@ -115,17 +116,11 @@ def test_bad_zoo_files_are_named(tmp_path, text, message):
         read_zoo(zoo)
 
 
-
 def test_a_zoo_file_with_the_old_key_source_still_reads_with_a_warning(tmp_path):
     """'origin' was 'source' (a word zooselect keeps for a dataset an expert was trained on)."""
-    zoo = tmp_path / "zoo.yaml"
-    zoo.write_text("experts:\n  tv: {source: torchvision, model: resnet50}\n")
     with pytest.warns(FutureWarning, match="the key 'source' is now 'origin'"):
-        (old,) = read_zoo(zoo)
-    assert old == parse_zoo([{"name": "tv", "origin": "torchvision", "model": "resnet50"}], tmp_path)[0]
-    zoo.write_text("experts:\n  tv: {source: torchvision, origin: torchvision, model: resnet50}\n")
-    with pytest.raises(ZooError, match="give 'origin' only"):
-        read_zoo(zoo)
+        old = parse_zoo({"tv": {"source": "torchvision", "model": "resnet50"}}, tmp_path)
+    assert old == parse_zoo({"tv": {"origin": "torchvision", "model": "resnet50"}}, tmp_path)
 
 # --- ranking ----------------------------------------------------------------------------
 
