@@ -47,7 +47,6 @@ rule zoo_tables:
     params:
         sources=SOURCES,
         experts=get_single_domain_experts(),
-        multidomain_arch="resnet",
     script:
         "../workflow/scripts/zoo_tables.py"
 
@@ -65,7 +64,7 @@ rule stability_summary:
             caption="../report/stability.rst",
             category="Tables",
         ),
-        seeds="results/stability_seeds.csv",
+        draws="results/stability_draws.csv",
     log:
         "results/logs/stability_summary.log",
     conda:

@@ -4,71 +4,44 @@
 # Similarity): a job of their own would cost more in process start than the
 # work. A given expert (zoo.given) is loaded from its entry (params.given),
 # not from a checkpoint the workflow trained.
-if BY_EXPERT:
+rule extract_cache:
+    input:
+        unpack(get_cache_inputs),
+    output:
+        **source_means_output(),
+        caches=job_outputs("results/cache/{target}/{regime}/{expert}.h5", "tasks"),
+    log:
+        job_file("results/logs/cache/{target}/{regime}/{expert}.log", "tasks"),
+    benchmark:
+        job_file("results/benchmarks/cache/{target}/{regime}/{expert}.tsv", "tasks")
+    conda:
+        "../envs/zooselect.yaml"
+    threads: config["jobs"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=by_granularity(task=60, expert=240),
+    params:
+        **source_means_params(),
+        tasks=get_expert_tasks,
+        images_per_class=config["selection"]["images_per_class"],
+        gradient_dim=get_gradient_dim,
+        gradient_ridge=config["selection"]["gradient_ridge"],
+        seed=config["seed"],
+        given=get_given_entry,
+    script:
+        "../workflow/scripts/extract_cache.py"
 
-    rule extract_cache:
-        input:
-            unpack(get_expert_cache_inputs),
-        output:
-            **source_means_output(),
-            caches=task_files("results/cache/{target}/{regime}/{{expert}}.h5"),
-        log:
-            "results/logs/cache/{expert}.log",
-        benchmark:
-            "results/benchmarks/cache/{expert}.tsv"
-        conda:
-            "../envs/zooselect.yaml"
-        threads: config["jobs"]["threads"]
-        resources:
-            gpu=1,
-            mem_mb=16000,
-            runtime=240,
-        params:
-            tasks=get_expert_tasks,
-            images_per_class=config["selection"]["images_per_class"],
-            gradient_dim=get_gradient_dim,
-            gradient_ridge=config["selection"]["gradient_ridge"],
-            seed=config["seed"],
-            sources=get_expert_sources,
-            source_images_per_class=config["selection"]["source_images_per_class"],
-            given=get_given_entry,
-        script:
-            "../workflow/scripts/extract_cache.py"
 
-else:
-
-    rule extract_cache:
-        input:
-            unpack(get_task_inputs),
-        output:
-            caches="results/cache/{target}/{regime}/{expert}.h5",
-        log:
-            "results/logs/cache/{target}/{regime}/{expert}.log",
-        benchmark:
-            "results/benchmarks/cache/{target}/{regime}/{expert}.tsv"
-        conda:
-            "../envs/zooselect.yaml"
-        threads: config["jobs"]["threads"]
-        resources:
-            gpu=1,
-            mem_mb=16000,
-            runtime=60,
-        params:
-            tasks=get_expert_tasks,
-            images_per_class=config["selection"]["images_per_class"],
-            gradient_dim=get_gradient_dim,
-            gradient_ridge=config["selection"]["gradient_ridge"],
-            seed=config["seed"],
-            given=get_given_entry,
-        script:
-            "../workflow/scripts/extract_cache.py"
+# With jobs.granularity: task, an expert's source class means are a job of their own.
+if not BY_EXPERT:
 
     rule extract_source_means:
         input:
             checkpoint=get_expert_checkpoint,
             datasets=get_expert_source_datasets,
         output:
-            "results/source_means/{expert}.h5",
+            source_means="results/source_means/{expert}.h5",
         log:
             "results/logs/source_means/{expert}.log",
         benchmark:
@@ -94,7 +67,7 @@ rule train_probe:
     input:
         unpack(get_probe_inputs),
     output:
-        "results/probes/{target}/{regime}.h5",
+        probe="results/probes/{target}/{regime}.h5",
     log:
         "results/logs/probes/{target}/{regime}.log",
     benchmark:

@@ -3,7 +3,7 @@
 
 import re
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from snakemake.utils import validate
 
@@ -15,12 +15,20 @@ sys.path.append(str(Path(workflow.basedir) / "src"))
 from zooselect.config import check_config
 from zooselect.data.files import source_stamp
 from zooselect.ground_truth import PUBLISHED, ground_truth_label
+from zooselect.regimes import FULL, regime_shots
 from zooselect.scores import METHODS as METHOD_REGISTRY
 from zooselect.zoo import (
     GIVEN,
+    INITS,
     MULTI_DOMAIN,
+    SHARED_ENTRY,
+    SHARED_VARIANT,
     SINGLE_DOMAIN,
+    ZOOS,
+    domain_entry_name,
+    generic_name,
     multidomain_entries,
+    single_domain_name,
     zoo_from_config,
 )
 
@@ -40,9 +48,17 @@ ZOO = zoo_from_config(config)
 EXPERTS = list(ZOO)
 TRAINED = [name for name, expert in ZOO.items() if not expert.given]
 VARIANTS = list(config["zoo"]["multidomain"]["variants"])
+# The variants with an entry per domain: rule train_multidomain_expert's (the
+# shared variant's one entry is train_shared_expert's).
+DOMAIN_VARIANTS = [variant for variant in VARIANTS if variant != SHARED_VARIANT]
 # Cache extraction and fine-tuning: one job per (target, regime, expert), or
-# one per expert doing all its (target, regime) pairs (config jobs.granularity).
+# one per expert doing all its (target, regime) pairs; scoring: one job per
+# (target, regime, method), or one per (target, regime) doing every method
+# (config jobs.granularity). A rule is written once; job_outputs and job_file
+# give its files at either granularity.
 BY_EXPERT = config["jobs"]["granularity"] == "expert"
+# The wildcards a job of jobs.granularity: expert does every value of.
+BUNDLES = {"tasks": ("target", "regime"), "methods": ("method",)}
 # (target, regime) pairs: every regime, unless a target names its own (e.g.
 # the paper's few-shot-only targets).
 TASKS = [
@@ -56,7 +72,7 @@ STABILITY_DRAWS = config["stability"]["seeds"]
 STABILITY_TASKS = [
     (target, regime)
     for target, regime in TASKS
-    if STABILITY_DRAWS and (target, "full") in TASKS
+    if STABILITY_DRAWS and (target, FULL) in TASKS
 ]
 # Methods that read more than a cache's features, probabilities and labels.
 METHOD_INPUTS = {method: set(METHOD_REGISTRY[method].inputs) for method in METHODS}
@@ -77,11 +93,11 @@ wildcard_constraints:
     target=alternation(TARGETS),
     regime=alternation(REGIMES),
     arch=alternation(ARCHS),
-    init="scratch|generic",
-    variant="multibn|adapter",
+    init=alternation(INITS),
+    variant=alternation(DOMAIN_VARIANTS),
     expert=alternation(EXPERTS),
     method=alternation(METHODS),
-    zoo=alternation([SINGLE_DOMAIN, MULTI_DOMAIN, GIVEN]),
+    zoo=alternation(ZOOS),
 
 
 # ---- files --------------------------------------------------------------
@@ -93,6 +109,18 @@ def dataset_file(name):
 
 def checkpoint_file(expert):
     return f"results/experts/{expert}.pt"
+
+
+# The trained experts' names as file patterns (zooselect.zoo formats every name).
+GENERIC_EXPERT = generic_name("{arch}")
+SINGLE_DOMAIN_EXPERT = single_domain_name("{arch}", "{source}", "{init}")
+
+
+def multidomain_checkpoints():
+    """The checkpoints of a multi-domain variant with an entry per domain ({variant} left)."""
+    return [
+        checkpoint_file(domain_entry_name("{variant}", source)) for source in SOURCES
+    ]
 
 
 def split_file(target, regime):
@@ -142,7 +170,7 @@ def get_zoo_figure_inputs(wildcards):
     """The summary, and the per-draw stability metrics for error bars where there are draws."""
     inputs = {"summary": "results/summary.csv"}
     if STABILITY_TASKS:
-        inputs["stability"] = "results/stability_seeds.csv"
+        inputs["stability"] = "results/stability_draws.csv"
     return inputs
 
 
@@ -179,12 +207,47 @@ def get_figure_inputs(wildcards):
     }
 
 
-def task_files(pattern):
-    """An expert job's outputs, one per (target, regime), for jobs.granularity: expert.
+# ---- job granularity ----------------------------------------------------
 
-    `pattern` has {target} and {regime}, and {{expert}} left for the wildcard.
-    """
-    return [pattern.format(target=target, regime=regime) for target, regime in TASKS]
+
+def job_outputs(pattern, bundle):
+    """A rule's outputs: `pattern`, one file a job; with jobs.granularity: expert, the
+    files of every value of the bundle (the (target, regime) pairs of TASKS, or METHODS),
+    all made by one job."""
+    if not BY_EXPERT:
+        return [pattern]
+    if bundle == "tasks":
+        return [
+            path
+            for target, regime in TASKS
+            for path in expand(
+                pattern, target=target, regime=regime, allow_missing=True
+            )
+        ]
+    return expand(pattern, method=METHODS, allow_missing=True)
+
+
+def job_file(pattern, bundle):
+    """A rule's log or benchmark record, one per job: `pattern`; with jobs.granularity:
+    expert, `pattern` without the bundle's wildcards (a path component each)."""
+    if not BY_EXPERT:
+        return pattern
+    bundled = {f"{{{wildcard}}}" for wildcard in BUNDLES[bundle]}
+    path = PurePosixPath(pattern)
+    parts = [part for part in path.parent.parts if part not in bundled]
+    name = f"{parts.pop()}{path.suffix}" if path.stem in bundled else path.name
+    return str(PurePosixPath(*parts, name))
+
+
+def job_records(pattern, bundle, **wildcards):
+    """The benchmark records of every job of a rule whose benchmark is job_file(pattern,
+    bundle), over TASKS and `wildcards`, each once."""
+    return list(dict.fromkeys(per_task(job_file(pattern, bundle), **wildcards)))
+
+
+def by_granularity(task, expert):
+    """A resource for jobs of one task (`task`) or of an expert's tasks (`expert`)."""
+    return expert if BY_EXPERT else task
 
 
 # ---- input functions ----------------------------------------------------
@@ -199,7 +262,9 @@ def get_source_datasets(wildcards):
 
 
 def get_generic_datasets(wildcards):
-    return [dataset_file(source) for source in ZOO[f"{wildcards.arch}-generic"].sources]
+    return [
+        dataset_file(source) for source in ZOO[generic_name(wildcards.arch)].sources
+    ]
 
 
 def get_all_source_datasets(wildcards):
@@ -222,7 +287,7 @@ def get_expert_files(wildcards):
     expert = ZOO[wildcards.expert]
     if not expert.given:
         return {"checkpoint": checkpoint_file(expert.name)}
-    if expert.entry.source == "checkpoint":
+    if expert.entry.origin == "checkpoint":
         return {"checkpoint": expert.entry.args["path"]}
     return {}
 
@@ -237,18 +302,34 @@ def get_task_inputs(wildcards):
     }
 
 
-def get_expert_cache_inputs(wildcards):
-    """An expert job's task inputs, and its source datasets where its source class means are needed."""
+# Domain Similarity's source class means: with jobs.granularity: expert, an
+# expert's cache job makes them (a job of their own would cost more in process
+# start than the work); with task, rule extract_source_means.
+CACHE_JOB_SOURCE_MEANS = BY_EXPERT and SOURCE_MEANS_NEEDED
+
+
+def get_cache_inputs(wildcards):
+    """A cache job's task inputs, and its source datasets where it makes source class means."""
     inputs = get_task_inputs(wildcards)
-    if SOURCE_MEANS_NEEDED:
+    if CACHE_JOB_SOURCE_MEANS:
         inputs["source_datasets"] = get_expert_source_datasets(wildcards)
     return inputs
 
 
 def source_means_output():
-    """An expert job's source class means, where a method needs them (Domain Similarity)."""
-    if SOURCE_MEANS_NEEDED:
+    """A cache job's source class means, where it makes them."""
+    if CACHE_JOB_SOURCE_MEANS:
         return {"source_means": "results/source_means/{expert}.h5"}
+    return {}
+
+
+def source_means_params():
+    """What a cache job's source class means are computed from, where it makes them."""
+    if CACHE_JOB_SOURCE_MEANS:
+        return {
+            "sources": get_expert_sources,
+            "source_images_per_class": config["selection"]["source_images_per_class"],
+        }
     return {}
 
 
@@ -258,9 +339,9 @@ def get_probe_inputs(wildcards):
         "dataset": dataset_file(wildcards.target),
         "split": split_file(wildcards.target, wildcards.regime),
     }
-    few_shot = wildcards.regime != "full"
+    few_shot = wildcards.regime != FULL
     if few_shot and (wildcards.target, wildcards.regime) in STABILITY_TASKS:
-        inputs["pool_split"] = split_file(wildcards.target, "full")
+        inputs["pool_split"] = split_file(wildcards.target, FULL)
     return inputs
 
 
@@ -268,8 +349,9 @@ def get_stability_inputs(wildcards):
     """The full regime's caches of the zoo (the pool), and the probe or source means if needed."""
     inputs = get_score_inputs(wildcards)
     inputs["caches"] = expand(
-        "results/cache/{target}/full/{expert}.h5",
+        "results/cache/{target}/{regime}/{expert}.h5",
         target=wildcards.target,
+        regime=FULL,
         expert=EXPERTS,
     )
     return inputs
@@ -278,7 +360,7 @@ def get_stability_inputs(wildcards):
 def get_init_checkpoint(wildcards):
     """The generic expert, for single-domain experts initialised from it."""
     if wildcards.init == "generic":
-        return {"init": checkpoint_file(f"{wildcards.arch}-generic")}
+        return {"init": checkpoint_file(generic_name(wildcards.arch))}
     return {}
 
 
@@ -335,16 +417,6 @@ def per_task(pattern, **wildcards):
     ]
 
 
-def expert_job_records(stage):
-    """The benchmark records of a stage's cache or fine-tuning jobs (one per job)."""
-    if BY_EXPERT:
-        return expand(f"results/benchmarks/{stage}/{{expert}}.tsv", expert=EXPERTS)
-    return per_task(
-        f"results/benchmarks/{stage}/{{target}}/{{regime}}/{{expert}}.tsv",
-        expert=EXPERTS,
-    )
-
-
 def get_summary_inputs(wildcards):
     """Scores, the accuracies, caches, and the benchmark records the costs come from."""
     inputs = {
@@ -355,15 +427,16 @@ def get_summary_inputs(wildcards):
         "caches": per_task(
             "results/cache/{target}/{regime}/{expert}.h5", expert=EXPERTS
         ),
-        "score_records": (
-            per_task("results/benchmarks/scores/{target}/{regime}.tsv")
-            if BY_EXPERT
-            else per_task(
-                "results/benchmarks/scores/{target}/{regime}/{method}.tsv",
-                method=METHODS,
-            )
+        "score_records": job_records(
+            "results/benchmarks/scores/{target}/{regime}/{method}.tsv",
+            "methods",
+            method=METHODS,
         ),
-        "cache_records": expert_job_records("cache"),
+        "cache_records": job_records(
+            "results/benchmarks/cache/{target}/{regime}/{expert}.tsv",
+            "tasks",
+            expert=EXPERTS,
+        ),
     }
     # What the selection costs are read from (zooselect.costs): the probes and the
     # source means where made, and the records of their own jobs.
@@ -383,7 +456,11 @@ def get_summary_inputs(wildcards):
             "results/benchmarks/source_means/{expert}.tsv", expert=EXPERTS
         )
     if not PUBLISHED_GROUND_TRUTH:
-        inputs["finetune_records"] = expert_job_records("finetune")
+        inputs["finetune_records"] = job_records(
+            "results/benchmarks/finetune/{target}/{regime}/{expert}.tsv",
+            "tasks",
+            expert=EXPERTS,
+        )
     return inputs
 
 
@@ -440,8 +517,7 @@ def get_dataset_stamp(wildcards):
 
 def get_regime_shots(wildcards):
     """Images per class of a few-shot regime; 0 for the full training set."""
-    regime = wildcards.regime
-    return 0 if regime == "full" else int(regime.removesuffix("shot"))
+    return regime_shots(wildcards.regime)
 
 
 def get_arch_options(wildcards):
@@ -481,9 +557,9 @@ def get_given_entry(wildcards):
 def get_trained_expert(wildcards):
     """The zoo entry a training job produces (name, sources, init)."""
     if "source" in wildcards.keys():
-        name = f"{wildcards.arch}-{wildcards.source}-{wildcards.init}"
+        name = single_domain_name(wildcards.arch, wildcards.source, wildcards.init)
     else:
-        name = f"{wildcards.arch}-generic"
+        name = generic_name(wildcards.arch)
     expert = ZOO[name]
     return {"name": expert.name, "sources": list(expert.sources), "init": expert.init}
 
@@ -509,9 +585,7 @@ def get_zoos():
     zoos = {}
     for expert in ZOO.values():
         zoos.setdefault(expert.zoo, []).append(expert.name)
-    return {
-        zoo: zoos[zoo] for zoo in (SINGLE_DOMAIN, MULTI_DOMAIN, GIVEN) if zoo in zoos
-    }
+    return {zoo: zoos[zoo] for zoo in ZOOS if zoo in zoos}
 
 
 # Leave-one-target-out needs a target to hold out and at least two to choose by.

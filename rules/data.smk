@@ -2,7 +2,7 @@ rule prepare_dataset:
     input:
         unpack(get_dataset_files),
     output:
-        "results/data/{dataset}/dataset.npz",
+        dataset="results/data/{dataset}/dataset.npz",
     log:
         "results/logs/data/{dataset}.log",
     priority: 20
@@ -24,7 +24,7 @@ rule split_regime:
     input:
         dataset=get_target_dataset,
     output:
-        "results/data/{target}/{regime}.json",
+        split="results/data/{target}/{regime}.json",
     log:
         "results/logs/data/{target}-{regime}.log",
     retries: 2
@@ -44,7 +44,7 @@ rule split_regime:
 # belong to one class are listed in a CSV manifest (zooselect.voc).
 rule voc_single_label:
     output:
-        VOC_MANIFEST,
+        manifest=VOC_MANIFEST,
     log:
         "results/logs/data/voc{year}_single_label.log",
     wildcard_constraints:

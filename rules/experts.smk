@@ -13,12 +13,12 @@ rule train_generic_expert:
     input:
         datasets=get_generic_datasets,
     output:
-        checkpoint="results/experts/{arch}-generic.pt",
-        metrics="results/experts/{arch}-generic.json",
+        checkpoint=checkpoint_file(GENERIC_EXPERT),
+        metrics=f"results/experts/{GENERIC_EXPERT}.json",
     log:
-        "results/logs/experts/{arch}-generic.log",
+        f"results/logs/experts/{GENERIC_EXPERT}.log",
     benchmark:
-        "results/benchmarks/experts/{arch}-generic.tsv"
+        f"results/benchmarks/experts/{GENERIC_EXPERT}.tsv"
     priority: 10
     conda:
         "../envs/zooselect.yaml"
@@ -41,12 +41,12 @@ rule train_expert:
         unpack(get_init_checkpoint),
         datasets=get_source_datasets,
     output:
-        checkpoint="results/experts/{arch}-{source}-{init}.pt",
-        metrics="results/experts/{arch}-{source}-{init}.json",
+        checkpoint=checkpoint_file(SINGLE_DOMAIN_EXPERT),
+        metrics=f"results/experts/{SINGLE_DOMAIN_EXPERT}.json",
     log:
-        "results/logs/experts/{arch}-{source}-{init}.log",
+        f"results/logs/experts/{SINGLE_DOMAIN_EXPERT}.log",
     benchmark:
-        "results/benchmarks/experts/{arch}-{source}-{init}.tsv"
+        f"results/benchmarks/experts/{SINGLE_DOMAIN_EXPERT}.tsv"
     priority: 5
     conda:
         "../envs/zooselect.yaml"
@@ -73,7 +73,7 @@ rule train_multidomain_expert:
     input:
         datasets=get_all_source_datasets,
     output:
-        checkpoints=expand("results/experts/{{variant}}-{source}.pt", source=SOURCES),
+        checkpoints=multidomain_checkpoints(),
         metrics="results/experts/multidomain/{variant}.json",
     log:
         "results/logs/experts/multidomain/{variant}.log",
@@ -99,31 +99,16 @@ rule train_multidomain_expert:
         "../workflow/scripts/train_multidomain.py"
 
 
-rule train_shared_expert:
-    input:
-        datasets=get_all_source_datasets,
+# The shared variant has one entry (zoo.SHARED_ENTRY), so its outputs have no
+# {variant}: the rule above with its own files and entries.
+use rule train_multidomain_expert as train_shared_expert with:
     output:
-        checkpoints=["results/experts/shared-all.pt"],
-        metrics="results/experts/multidomain/shared.json",
+        checkpoints=[checkpoint_file(SHARED_ENTRY)],
+        metrics=f"results/experts/multidomain/{SHARED_VARIANT}.json",
     log:
-        "results/logs/experts/multidomain/shared.log",
+        f"results/logs/experts/multidomain/{SHARED_VARIANT}.log",
     benchmark:
-        "results/benchmarks/experts/multidomain/shared.tsv"
-    priority: 10
-    conda:
-        "../envs/zooselect.yaml"
-    threads: config["jobs"]["threads"]
-    resources:
-        gpu=1,
-        mem_mb=32000,
-        runtime=1440,
+        f"results/benchmarks/experts/multidomain/{SHARED_VARIANT}.tsv"
     params:
-        variant="shared",
-        sources=SOURCES,
-        entries=["shared-all"],
-        arch_options=config["zoo"]["multidomain"]["options"],
-        images_per_domain=config["zoo"]["multidomain"]["images_per_domain"],
-        schedule=config["training"].get("multidomain"),
-        seed=config["seed"],
-    script:
-        "../workflow/scripts/train_multidomain.py"
+        variant=SHARED_VARIANT,
+        entries=[SHARED_ENTRY],

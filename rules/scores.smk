@@ -1,55 +1,27 @@
 # One score CSV per (target, regime, method). With jobs.granularity: expert
 # one job scores every method on a (target, regime): a scoring job's process
 # start costs more than most methods; with task, one job per method.
-if BY_EXPERT:
-
-    rule score_experts:
-        input:
-            unpack(get_score_inputs),
-        output:
-            scores=expand(
-                "results/scores/{{target}}/{{regime}}/{method}.csv", method=METHODS
-            ),
-        log:
-            "results/logs/scores/{target}/{regime}.log",
-        benchmark:
-            "results/benchmarks/scores/{target}/{regime}.tsv"
-        conda:
-            "../envs/zooselect.yaml"
-        threads: 1
-        resources:
-            mem_mb=16000,
-            runtime=120,
-        params:
-            methods=get_job_methods,
-            options=get_method_options,
-            zoos=get_zoos(),
-        script:
-            "../workflow/scripts/score_experts.py"
-
-else:
-
-    rule score_experts:
-        input:
-            unpack(get_score_inputs),
-        output:
-            scores="results/scores/{target}/{regime}/{method}.csv",
-        log:
-            "results/logs/scores/{target}/{regime}/{method}.log",
-        benchmark:
-            "results/benchmarks/scores/{target}/{regime}/{method}.tsv"
-        conda:
-            "../envs/zooselect.yaml"
-        threads: 1
-        resources:
-            mem_mb=16000,
-            runtime=60,
-        params:
-            methods=get_job_methods,
-            options=get_method_options,
-            zoos=get_zoos(),
-        script:
-            "../workflow/scripts/score_experts.py"
+rule score_experts:
+    input:
+        unpack(get_score_inputs),
+    output:
+        scores=job_outputs("results/scores/{target}/{regime}/{method}.csv", "methods"),
+    log:
+        job_file("results/logs/scores/{target}/{regime}/{method}.log", "methods"),
+    benchmark:
+        job_file("results/benchmarks/scores/{target}/{regime}/{method}.tsv", "methods")
+    conda:
+        "../envs/zooselect.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=by_granularity(task=60, expert=120),
+    params:
+        methods=get_job_methods,
+        options=get_method_options,
+        zoos=get_zoos(),
+    script:
+        "../workflow/scripts/score_experts.py"
 
 
 # Stability: every method on S draws of the probe set from the target's
@@ -58,7 +30,7 @@ rule score_stability:
     input:
         unpack(get_stability_inputs),
     output:
-        "results/stability/{target}/{regime}.csv",
+        stability="results/stability/{target}/{regime}.csv",
     log:
         "results/logs/stability/{target}/{regime}.log",
     benchmark:

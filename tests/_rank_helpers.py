@@ -44,9 +44,9 @@ def write_local_zoo(folder: Path) -> Path:
     save_file(wide, folder / "wide.safetensors")
     zoo = {
         "experts": {
-            "ours": {"source": "checkpoint", "path": "ours.pt"},
-            "plain_densenet": {"source": "checkpoint", "path": "plain.pt", "arch": "densenet", "options": {"growth": 4}},
-            "wide_resnet": {"source": "checkpoint", "path": "wide.safetensors", "arch": "resnet", "options": {"width": 8}},
+            "ours": {"origin": "checkpoint", "path": "ours.pt"},
+            "plain_densenet": {"origin": "checkpoint", "path": "plain.pt", "arch": "densenet", "options": {"growth": 4}},
+            "wide_resnet": {"origin": "checkpoint", "path": "wide.safetensors", "arch": "resnet", "options": {"width": 8}},
         }
     }
     (folder / "zoo.yaml").write_text(yaml.safe_dump(zoo, sort_keys=False))

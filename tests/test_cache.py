@@ -63,7 +63,8 @@ def test_few_shot_regime_samples_the_few_shot_set_itself():
 
 def test_source_means_attached_to_a_cache_keep_its_attributes(tmp_path):
     """Domain Similarity's source means join the cache without replacing its attributes, which
-    the target-agnostic baselines read (parameter_count, source_accuracy)."""
+    the target-agnostic baselines read (parameter_count, source_accuracy): a scoring job with
+    Domain Similarity reads them into each cache, and the means file has attributes of its own."""
     from zooselect.cache import write_arrays
     from zooselect.selection import load_zoo_caches, score_zoo
 
@@ -73,5 +74,6 @@ def test_source_means_attached_to_a_cache_keep_its_attributes(tmp_path):
     write_arrays(means, {"source_means": np.ones((2, 4)), "source_counts": np.array([6, 7])}, {"expert": "e", "seconds": 1.0})
     (loaded,) = load_zoo_caches([cache], source_mean_paths=[means])
     assert loaded["attrs"]["parameter_count"] == 1234 and loaded["source_counts"].tolist() == [6, 7]
+    assert "source_means" in loaded
     scores = score_zoo([loaded], ["parameter_count", "source_accuracy", "domain_similarity"])
     assert scores["parameter_count"][0]["score"] == 1234 and scores["source_accuracy"][0]["score"] == 0.5

@@ -26,7 +26,7 @@ def test_a_local_checkpoint_zoo_is_ranked_end_to_end(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     ranking = pd.read_csv(out / "ranking.csv")
-    assert list(ranking.columns[:6]) == ["rank", "expert", "source", "logme", "lfc", "mean_rank"]
+    assert list(ranking.columns[:6]) == ["rank", "expert", "origin", "logme", "lfc", "mean_rank"]
     assert ranking["logme"].is_monotonic_decreasing
     # the printed table lists the experts in the ranking's order, best first
     rows = [line.split() for line in done.stdout.splitlines() if line.strip()[:1].isdigit()]
@@ -44,7 +44,7 @@ def test_the_console_script_is_registered():
 
 def test_bad_input_is_one_line_without_a_traceback(tmp_path):
     zoo = tmp_path / "zoo.yaml"
-    zoo.write_text("experts:\n  a: {source: keras, model: x}\n")
+    zoo.write_text("experts:\n  a: {origin: keras, model: x}\n")
     done = subprocess.run(
         [sys.executable, "-m", "zooselect.cli", "rank", "--target", str(tmp_path), "--zoo", str(zoo), "--out", "o"],
         capture_output=True, text=True, timeout=120,
@@ -64,13 +64,13 @@ def _rank(tmp_path, zoo_text, *extra, folder=True):
 @pytest.mark.parametrize(
     "zoo_text, message",
     [
-        ("experts:\n  a: {source: torchvision, model: resnet1O1, weights: null}\n",
+        ("experts:\n  a: {origin: torchvision, model: resnet1O1, weights: null}\n",
          r"expert 'a': unknown torchvision model 'resnet1O1' \(did you mean resnet101"),
-        ("experts:\n  a: {source: torchvision, model: mobilenet_v3_smal, weights: null}\n",
+        ("experts:\n  a: {origin: torchvision, model: mobilenet_v3_smal, weights: null}\n",
          r"unknown torchvision model 'mobilenet_v3_smal' \(did you mean mobilenet_v3_small"),
-        ("experts:\n  a: {source: timm, model: convnext_atoo, pretrained: false}\n",
+        ("experts:\n  a: {origin: timm, model: convnext_atoo, pretrained: false}\n",
          r"unknown timm model 'convnext_atoo' \(did you mean convnext_atto"),
-        ("experts:\n  a: {source: checkpoint, path: nowhere.pt}\n", r"checkpoint .*nowhere\.pt does not exist"),
+        ("experts:\n  a: {origin: checkpoint, path: nowhere.pt}\n", r"checkpoint .*nowhere\.pt does not exist"),
     ],
 )  # fmt: skip
 def test_unknown_models_and_files_are_named(tmp_path, capsys, zoo_text, message):
@@ -88,7 +88,7 @@ def test_a_checkpoint_with_pickled_code_is_refused(tmp_path, capsys):
             return (print, ("pickled code ran",))
 
     torch.save({"state_dict": {}, "hook": Evil()}, tmp_path / "evil.pt")
-    assert _rank(tmp_path, "experts:\n  e: {source: checkpoint, path: evil.pt, arch: resnet}\n") == 1
+    assert _rank(tmp_path, "experts:\n  e: {origin: checkpoint, path: evil.pt, arch: resnet}\n") == 1
     captured = capsys.readouterr()
     assert "refusing checkpoint" in captured.err and "not a plain tensor file" in captured.err
     assert "pickled code ran" not in captured.out + captured.err
@@ -119,7 +119,7 @@ def test_the_zoo_file_example_in_the_docs_parses(tmp_path):
 
     text = userzoo.__doc__.split("::\n", 1)[1].split("\n\n")[0]
     entries = userzoo.parse_zoo(yaml.safe_load(textwrap.dedent(text)), tmp_path)
-    assert [e.source for e in entries] == ["torchvision", "timm", "checkpoint", "checkpoint"]
+    assert [e.origin for e in entries] == ["torchvision", "timm", "checkpoint", "checkpoint"]
 
 
 def test_weights_that_cannot_be_downloaded_name_the_expert(tmp_path, capsys, monkeypatch):
@@ -131,14 +131,14 @@ def test_weights_that_cannot_be_downloaded_name_the_expert(tmp_path, capsys, mon
         raise urllib.error.URLError("no route to host")
 
     monkeypatch.setattr(WeightsEnum, "get_state_dict", offline)
-    assert _rank(tmp_path, "experts:\n  tv: {source: torchvision, model: mobilenet_v3_small}\n") == 1
+    assert _rank(tmp_path, "experts:\n  tv: {origin: torchvision, model: mobilenet_v3_small}\n") == 1
     err = capsys.readouterr().err
     assert "expert 'tv' (torchvision mobilenet_v3_small (DEFAULT))" in err and "no route to host" in err
 
 
 def test_a_device_that_is_not_there_is_named(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    zoo = "experts:\n  a: {source: checkpoint, path: nowhere.pt}\n"
+    zoo = "experts:\n  a: {origin: checkpoint, path: nowhere.pt}\n"
     assert _rank(tmp_path, zoo, "--device", "cuda") == 1
     assert "device 'cuda' asked for, but torch sees no GPU" in capsys.readouterr().err
     assert _rank(tmp_path, zoo, "--device", "tpu9") == 1

@@ -114,8 +114,8 @@ def test_given_entries_join_the_zoo_in_their_own_zoo_parsed_as_rank_parses_them(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "mine.safetensors").write_bytes(b"")
-    spec = {"tv": {"source": "torchvision", "model": "resnet18", "weights": None},
-            "mine": {"source": "checkpoint", "path": "models/mine.safetensors", "arch": "resnet18"}}  # fmt: skip
+    spec = {"tv": {"origin": "torchvision", "model": "resnet18", "weights": None},
+            "mine": {"origin": "checkpoint", "path": "models/mine.safetensors", "arch": "resnet18"}}  # fmt: skip
     config = given_config(**spec)
     del config["methods"]["domain_similarity"], config["methods"]["source_accuracy"]
     check_config(config)
@@ -130,16 +130,16 @@ def test_given_entries_join_the_zoo_in_their_own_zoo_parsed_as_rank_parses_them(
 @pytest.mark.parametrize(
     "entry, message",
     [
-        ({"source": "torchvision", "model": "resnet18", "weigths": None},
-         r"zoo.given: expert 'x' \(torchvision\): unknown key\(s\) weigths \(did you mean weights\?\); valid keys: source, model, weights"),
-        ({"source": "torchvision"}, r"zoo.given: expert 'x' \(torchvision\) needs 'model'"),
-        ({"source": "hub", "model": "resnet18"}, r"zoo.given: expert 'x' has source 'hub'; valid sources: torchvision, timm"),
-        ({"source": "torchvision", "model": "resnet181"}, r"zoo.given: expert 'x': unknown torchvision model 'resnet181' \(did you mean resnet18"),
-        ({"source": "torchvision", "model": "resnet18", "weights": "IMAGENET1K_V3"},
+        ({"origin": "torchvision", "model": "resnet18", "weigths": None},
+         r"zoo.given: expert 'x' \(torchvision\): unknown key\(s\) weigths \(did you mean weights\?\); valid keys: origin, model, weights"),
+        ({"origin": "torchvision"}, r"zoo.given: expert 'x' \(torchvision\) needs 'model'"),
+        ({"origin": "hub", "model": "resnet18"}, r"zoo.given: expert 'x' has origin 'hub'; valid origins: torchvision, timm"),
+        ({"origin": "torchvision", "model": "resnet181"}, r"zoo.given: expert 'x': unknown torchvision model 'resnet181' \(did you mean resnet18"),
+        ({"origin": "torchvision", "model": "resnet18", "weights": "IMAGENET1K_V3"},
          r"zoo.given: expert 'x': unknown weights 'IMAGENET1K_V3' for architecture 'resnet18'; valid weights: IMAGENET1K_V1"),
-        ({"source": "timm", "model": "resnet10tt"}, r"zoo.given: expert 'x': unknown timm model 'resnet10tt' \(did you mean resnet10t"),
-        ({"source": "checkpoint", "path": "nowhere.pt"}, r"zoo.given: expert 'x': checkpoint nowhere.pt does not exist"),
-        ({"source": "torchvision", "model": "resnet18", "preprocessing": {"resize": 64}},
+        ({"origin": "timm", "model": "resnet10tt"}, r"zoo.given: expert 'x': unknown timm model 'resnet10tt' \(did you mean resnet10t"),
+        ({"origin": "checkpoint", "path": "nowhere.pt"}, r"zoo.given: expert 'x': checkpoint nowhere.pt does not exist"),
+        ({"origin": "torchvision", "model": "resnet18", "preprocessing": {"resize": 64}},
          r"zoo.given: expert 'x': bad preprocessing: 'size' is required"),
     ],
 )  # fmt: skip
@@ -151,7 +151,7 @@ def test_a_bad_given_entry_stops_naming_itself(entry, message):
 
 
 def test_a_given_name_clashing_with_a_trained_expert_is_refused():
-    config = given_config(**{"resnet-generic": {"source": "torchvision", "model": "resnet18", "weights": None}})
+    config = given_config(**{"resnet-generic": {"origin": "torchvision", "model": "resnet18", "weights": None}})
     with pytest.raises(ConfigError, match="given expert 'resnet-generic' has the name of one the workflow trains"):
         check_config(config)
 
@@ -159,16 +159,16 @@ def test_a_given_name_clashing_with_a_trained_expert_is_refused():
 @pytest.mark.parametrize(
     "entry, method, message",
     [
-        ({"source": "torchvision", "model": "resnet50", "weights": "IMAGENET1K_V1"}, "domain_similarity",
+        ({"origin": "torchvision", "model": "resnet50", "weights": "IMAGENET1K_V1"}, "domain_similarity",
          r"methods.domain_similarity: it compares the target with each expert's own source training data, which "
          r"the given expert\(s\) x \(torchvision resnet50 \(IMAGENET1K_V1\)\) lack; remove domain_similarity"),
-        ({"source": "torchvision", "model": "mobilenet_v2", "weights": "IMAGENET1K_V1"}, "lgc",
+        ({"origin": "torchvision", "model": "mobilenet_v2", "weights": "IMAGENET1K_V1"}, "lgc",
          r"methods.lgc: it needs per-sample gradients of the last convolution"),
-        ({"source": "timm", "model": "resnet10t", "pretrained": False}, "lgc", r"methods.lgc: .*timm resnet10t \(random\)"),
+        ({"origin": "timm", "model": "resnet10t", "pretrained": False}, "lgc", r"methods.lgc: .*timm resnet10t \(random\)"),
         # Random weights publish no source accuracy: the scoring job would stop on NaN, so start-up does.
-        ({"source": "torchvision", "model": "resnet18", "weights": None}, "source_accuracy",
+        ({"origin": "torchvision", "model": "resnet18", "weights": None}, "source_accuracy",
          r"methods.source_accuracy: it ranks by the expert's published source accuracy .*torchvision resnet18 \(random\)"),
-        ({"source": "timm", "model": "resnet10t"}, "source_accuracy", r"methods.source_accuracy: .*timm resnet10t"),
+        ({"origin": "timm", "model": "resnet10t"}, "source_accuracy", r"methods.source_accuracy: .*timm resnet10t"),
     ],
 )  # fmt: skip
 def test_methods_that_cannot_run_on_a_given_expert_stop_at_start_up(entry, method, message):
@@ -179,7 +179,7 @@ def test_methods_that_cannot_run_on_a_given_expert_stop_at_start_up(entry, metho
 
 
 def test_methods_that_can_run_on_given_experts_are_accepted():
-    config = given_config(x={"source": "torchvision", "model": "resnet18", "weights": "IMAGENET1K_V1"})
+    config = given_config(x={"origin": "torchvision", "model": "resnet18", "weights": "IMAGENET1K_V1"})
     config["methods"] = {"lgc": {}, "source_accuracy": {}, "rsa": {}, "lfc": {}}
     check_config(config)
 
@@ -189,7 +189,7 @@ def test_a_zoo_of_given_entries_only_needs_no_sources_and_no_training():
     config["sources"] = {}
     del config["training"]
     config["zoo"] = {"architectures": {}, "generic": False, "baseline": "tv",
-                     "given": {"tv": {"source": "torchvision", "model": "resnet18", "weights": None}}}  # fmt: skip
+                     "given": {"tv": {"origin": "torchvision", "model": "resnet18", "weights": None}}}  # fmt: skip
     config["methods"] = {"lfc": {}}
     check_config(config)
     trained = copy.deepcopy(config)

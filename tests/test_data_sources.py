@@ -249,7 +249,7 @@ def test_url_downloads_verifies_extracts_and_reuses(tmp_path, server, archive_na
     archive = www / archive_name
     _pack(folder, archive, "pets")
     cache = tmp_path / "cache"
-    options = {"url": f"{base}/{archive_name}", "sha256": _sha256(archive), "cache_dir": str(cache)}
+    options = {"url": f"{base}/{archive_name}", "sha256": _sha256(archive), "download_dir": str(cache)}
     ds = build_dataset("url", 4, options)
     # the archive's one top folder is entered; the result is what imagefolder reads
     _assert_same(ds, build_dataset("imagefolder", 4, {"root": str(folder)}))
@@ -260,6 +260,19 @@ def test_url_downloads_verifies_extracts_and_reuses(tmp_path, server, archive_na
     assert len(requests) == 1
 
 
+
+def test_the_old_name_of_download_dir_still_works_with_a_warning(tmp_path, server):
+    """cache_dir, download_dir's name before, is read as download_dir (a FutureWarning says so)."""
+    www, base, _ = server
+    _pack(_make_folder(tmp_path / "pets", {"cat": 3, "dog": 3}), www / "pets.zip", "pets")
+    downloads = tmp_path / "downloads"
+    options = {"url": f"{base}/pets.zip", "sha256": _sha256(www / "pets.zip")}
+    with pytest.warns(FutureWarning, match="'cache_dir' of kind 'url' is now 'download_dir'"):
+        ds = build_dataset("url", 0, {**options, "cache_dir": str(downloads)})
+    assert ds.classes == ["cat", "dog"] and any(downloads.iterdir())
+    with pytest.raises(ValueError, match="give 'download_dir' only"):
+        build_dataset("url", 0, {**options, "cache_dir": str(downloads), "download_dir": str(downloads)})
+
 def test_url_root_picks_a_folder_inside_the_archive(tmp_path, server):
     www, base, _ = server
     _make_folder(tmp_path / "bundle" / "set_a", {"cat": 3, "dog": 3})
@@ -269,7 +282,7 @@ def test_url_root_picks_a_folder_inside_the_archive(tmp_path, server):
     options = {
         "url": f"{base}/bundle.tgz",
         "sha256": _sha256(archive),
-        "cache_dir": str(tmp_path / "c"),
+        "download_dir": str(tmp_path / "c"),
     }
     ds = build_dataset("url", 0, {**options, "root": "bundle/set_a"})
     assert ds.classes == ["cat", "dog"]
@@ -285,14 +298,14 @@ def test_wrong_sha256_names_both_hashes_and_leaves_nothing(tmp_path, server):
     wrong = "0" * 64
     with pytest.raises(ValueError, match=f"expected {wrong}, got {_sha256(archive)}"):
         build_dataset(
-            "url", 0, {"url": f"{base}/pets.tar.gz", "sha256": wrong, "cache_dir": str(cache)}
+            "url", 0, {"url": f"{base}/pets.tar.gz", "sha256": wrong, "download_dir": str(cache)}
         )
     assert list(cache.iterdir()) == []
 
 
 def test_unreachable_url_is_named(tmp_path, server):
     _, base, _ = server
-    options = {"url": f"{base}/missing.zip", "sha256": "1" * 64, "cache_dir": str(tmp_path / "c")}
+    options = {"url": f"{base}/missing.zip", "sha256": "1" * 64, "download_dir": str(tmp_path / "c")}
     with pytest.raises(OSError, match="cannot download .*missing.zip"):
         build_dataset("url", 0, options)
     assert list((tmp_path / "c").iterdir()) == []
@@ -363,7 +376,7 @@ def test_archives_reaching_outside_are_refused_and_write_nothing(tmp_path, serve
         options = {
             "url": f"{base}/{file_name}",
             "sha256": _sha256(archive),
-            "cache_dir": str(cache),
+            "download_dir": str(cache),
         }
         with pytest.raises(ValueError, match=f"refusing archive member '{member}'"):
             build_dataset("url", 0, options)
@@ -390,7 +403,7 @@ def test_a_link_redirected_by_a_later_member_is_refused(tmp_path, server):
     options = {
         "url": f"{base}/sneaky.tar",
         "sha256": _sha256(archive),
-        "cache_dir": str(tmp_path / "c"),
+        "download_dir": str(tmp_path / "c"),
     }
     with pytest.raises(ValueError, match="refusing archive member"):
         build_dataset("url", 0, options)
@@ -455,7 +468,7 @@ def test_options_of_the_new_kinds():
         "url": None,
         "sha256": None,
         "root": "",
-        "cache_dir": "resources/downloads",
+        "download_dir": "resources/downloads",
         **image,
     }
     assert dataset_options("torchvision") == {

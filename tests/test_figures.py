@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.container import ErrorbarContainer
 
-from zooselect import figures
+from zooselect import figure_data, figures
 from zooselect.summary import KEY, METRICS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -114,7 +114,7 @@ def make_scores() -> pd.DataFrame:
 
 
 def make_stability(seeds=(0, 1)) -> pd.DataFrame:
-    return pd.concat([make_summary(seed=10 + seed).assign(seed=seed) for seed in seeds], ignore_index=True)
+    return pd.concat([make_summary(seed=10 + seed).assign(draw=seed) for seed in seeds], ignore_index=True)
 
 
 def assert_png(path) -> None:
@@ -179,7 +179,7 @@ def test_method_quality_draws_error_bars_only_with_two_seeds_or_more(monkeypatch
     with_seeds, one_seed, none = kept
     assert errorbars(with_seeds) == 2 * len(REGIMES)  # per panel, per regime
     assert "standard deviation over 2 draws of the probe set" in with_seeds._suptitle.get_text()
-    assert errorbars(one_seed) == 0 and "1 seed" in one_seed._suptitle.get_text()
+    assert errorbars(one_seed) == 0 and "1 draw" in one_seed._suptitle.get_text()
     assert errorbars(none) == 0 and "no error bars" in none._suptitle.get_text()
     assert "Spearman undefined for 1 of" in none._suptitle.get_text()
     for fig in kept:
@@ -203,8 +203,8 @@ def test_method_quality_shows_the_configured_correlation(monkeypatch):
     """report.metric: weighted_tau, the standard benchmark's headline, instead of Spearman."""
     kept = captured(monkeypatch)
     summary = make_summary(zoos=("given",))
-    # Stability draws as stability_seeds.csv records them: no weighted tau.
-    draws = pd.concat([make_summary(zoos=("given",), seed=10 + s).assign(seed=s) for s in (0, 1)])
+    # Stability draws as stability_draws.csv records them: no weighted tau.
+    draws = pd.concat([make_summary(zoos=("given",), seed=10 + s).assign(draw=s) for s in (0, 1)])
     draws = draws.drop(columns="weighted_tau")
     figures.plot_method_quality(summary, "unused.png", "given", stability=draws, metric="weighted_tau")
     fig = kept[0]
@@ -234,7 +234,7 @@ def test_topk_gain_panels_follow_the_shots_and_end_with_the_best_possible_column
 
 def test_runtime_table_sums_the_per_target_rows():
     summary = make_summary()
-    table = figures.runtime_table(summary, zoo="single_domain")
+    table = figure_data.runtime_table(summary, zoo="single_domain")
     assert list(table.columns) == [
         "zoo",
         "regime",
@@ -301,14 +301,14 @@ def test_runtime_table_by_hand_and_for_every_zoo():
             row("single_domain", "mean", "lfc", 70.0, 7.0, 1.5),  # mean rows are ignored
         ]
     )
-    single = figures.runtime_table(summary, "single_domain").set_index("method")
+    single = figure_data.runtime_table(summary, "single_domain").set_index("method")
     assert single.loc["lfc", seconds].tolist() == [140.0, 14.0, 3.0]
     assert single.loc["leep", seconds].tolist() == [140.0, 18.0, 0.5]
     assert single.loc["lfc", "selection_overhead_seconds"] == 2.0  # 1 s on each target
     assert single.loc["lfc", "forward_seconds"] == pytest.approx(1.8)
     assert single.loc["lfc", "selection_topk_share"] == pytest.approx((3.0 + 14.0) / 140.0)
     # Every zoo on its own rows (zoos share inputs, such as RSA's probe: a sum would count them twice).
-    every = figures.runtime_table(summary).set_index(["zoo", "method"])
+    every = figure_data.runtime_table(summary).set_index(["zoo", "method"])
     assert list(every.index) == [("single_domain", "leep"), ("single_domain", "lfc"), ("multi_domain", "lfc")]
     assert every.loc[("single_domain", "lfc"), seconds].tolist() == [140.0, 14.0, 3.0]
     assert every.loc[("multi_domain", "lfc"), seconds].tolist() == [30.0, 3.0, 0.25]
@@ -316,7 +316,7 @@ def test_runtime_table_by_hand_and_for_every_zoo():
 
 def test_accuracy_vs_shots_lines_are_baseline_oracle_and_best_of_top3():
     accuracies, scores = make_accuracies(), make_scores()
-    lines = figures.accuracy_vs_shots_lines(accuracies, scores, BASELINE, "leep")
+    lines = figure_data.accuracy_vs_shots_lines(accuracies, scores, BASELINE, "leep")
     # leep (m=1): score = 2e % 5 -> generic 0, e_a 2, e_b 4, e_c 1, e_d 3: top-3 = e_b, e_d, e_a
     cars = lines.set_index(["target", "regime"]).loc[("cars", "5shot")]
     assert math.isclose(cars.baseline, 0.5)
@@ -325,7 +325,7 @@ def test_accuracy_vs_shots_lines_are_baseline_oracle_and_best_of_top3():
     pets = lines.set_index(["target", "regime"]).loc[("pets", "full")]
     assert math.isclose(pets.best, pets.method)  # e_d is in the top-3 and the best
     # Restricted to a zoo without e_b and e_d: top-3 = e_a, e_c, generic.
-    zoo = figures.accuracy_vs_shots_lines(
+    zoo = figure_data.accuracy_vs_shots_lines(
         accuracies, scores, BASELINE, "leep", experts=["e_a", "e_c", "generic"]
     )
     cars = zoo.set_index(["target", "regime"]).loc[("cars", "5shot")]
@@ -333,8 +333,8 @@ def test_accuracy_vs_shots_lines_are_baseline_oracle_and_best_of_top3():
 
 
 def test_regimes_are_ordered_by_shots():
-    assert figures.regime_order(["full", "20shot", "5shot", "full"]) == ["5shot", "20shot", "full"]
-    assert figures.regime_order(["other", "full", "1shot"]) == ["1shot", "full", "other"]
+    assert figure_data.regime_order(["full", "20shot", "5shot", "full"]) == ["5shot", "20shot", "full"]
+    assert figure_data.regime_order(["other", "full", "1shot"]) == ["1shot", "full", "other"]
 
 
 def test_single_target_missing_regime_small_zoo_and_nan_metrics_still_draw(tmp_path):
@@ -381,9 +381,9 @@ def test_single_target_missing_regime_small_zoo_and_nan_metrics_still_draw(tmp_p
         ),
         (
             lambda: figures.plot_method_quality(
-                make_summary(), "x.png", "single_domain", stability=make_stability().drop(columns="seed")
+                make_summary(), "x.png", "single_domain", stability=make_stability().drop(columns="draw")
             ),
-            "seed",
+            "draw",
         ),
         (
             lambda: figures.plot_accuracy_vs_shots(
@@ -392,7 +392,7 @@ def test_single_target_missing_regime_small_zoo_and_nan_metrics_still_draw(tmp_p
             "score",
         ),
         (
-            lambda: figures.runtime_table(make_summary().drop(columns="selection_seconds")),
+            lambda: figure_data.runtime_table(make_summary().drop(columns="selection_seconds")),
             "selection_seconds",
         ),
     ],

@@ -86,29 +86,30 @@ def test_zoo_entries_get_defaults_and_paths_relative_to_the_zoo_file(tmp_path):
     zoo.parent.mkdir()
     zoo.write_text(
         "experts:\n"
-        "  tv: {source: torchvision, model: resnet50}\n"
-        "  tm: {source: timm, model: convnext_atto, pretrained: false}\n"
-        "  mine: {source: checkpoint, path: ../ckpt/mine.pt, preprocessing: imagenet}\n"
+        "  tv: {origin: torchvision, model: resnet50}\n"
+        "  tm: {origin: timm, model: convnext_atto, pretrained: false}\n"
+        "  mine: {origin: checkpoint, path: ../ckpt/mine.pt, preprocessing: imagenet}\n"
     )
     tv, tm, mine = read_zoo(zoo)
     assert (tv.name, tv.args["weights"], tm.args["pretrained"]) == ("tv", "DEFAULT", False)
     assert mine.args["path"] == str(tmp_path / "ckpt" / "mine.pt")
-    as_list = parse_zoo([{"name": "tv", "source": "torchvision", "model": "resnet50"}], tmp_path)
+    as_list = parse_zoo([{"name": "tv", "origin": "torchvision", "model": "resnet50"}], tmp_path)
     assert as_list[0] == tv
 
 
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("experts:\n  a: {source: keras, model: x}\n", "source 'keras'; valid sources: torchvision, timm, checkpoint"),
-        ("experts:\n  a: {source: timm}\n", r"expert 'a' \(timm\) needs 'model'"),
-        ("experts:\n  a: {source: timm, model: x, weights: y}\n", "unknown key.*weights; valid keys"),
-        ("experts:\n  a: {source: timm, model: x}\n  a: {source: timm, model: y}\n", "'a' appears twice"),
-        ("- {name: a, source: timm, model: x}\n- {name: a, source: timm, model: y}\n", "used twice: a"),
-        ("experts:\n  a/b: {source: timm, model: x}\n", "expert name 'a/b' must"),
-        ("experts:\n  a: {source: timm, model: x, preprocessing: {size: 0}}\n", "bad preprocessing"),
+        ("experts:\n  a: {origin: keras, model: x}\n", "origin 'keras'; valid origins: torchvision, timm, checkpoint"),
+        ("experts:\n  a: {origin: timm}\n", r"expert 'a' \(timm\) needs 'model'"),
+        ("experts:\n  a: {origin: timm, model: x, weights: y}\n", "unknown key.*weights; valid keys"),
+        ("experts:\n  a: {origin: timm, model: x}\n  a: {origin: timm, model: y}\n", "'a' appears twice"),
+        ("- {name: a, origin: timm, model: x}\n- {name: a, origin: timm, model: y}\n", "used twice: a"),
+        ("experts:\n  a/b: {origin: timm, model: x}\n", "expert name 'a/b' must"),
+        ("experts:\n  a: {origin: timm, model: x, preprocessing: {size: 0}}\n", "bad preprocessing"),
         ("experts: {}\n", "no experts"),
-        ("experts:\n  a: {source: torchvision, model: x\n", "not valid YAML"),
+        ("experts:\n  a: {origin: torchvision, model: x\n", "not valid YAML"),
+        ("experts:\n  a: {source: timm, origin: timm, model: x}\n", "give 'origin' only"),
     ],
 )
 def test_bad_zoo_files_are_named(tmp_path, text, message):
@@ -117,6 +118,12 @@ def test_bad_zoo_files_are_named(tmp_path, text, message):
     with pytest.raises(ZooError, match=message):
         read_zoo(zoo)
 
+
+def test_a_zoo_file_with_the_old_key_source_still_reads_with_a_warning(tmp_path):
+    """'origin' was 'source' (a word zooselect keeps for a dataset an expert was trained on)."""
+    with pytest.warns(FutureWarning, match="the key 'source' is now 'origin'"):
+        old = parse_zoo({"tv": {"source": "torchvision", "model": "resnet50"}}, tmp_path)
+    assert old == parse_zoo({"tv": {"origin": "torchvision", "model": "resnet50"}}, tmp_path)
 
 # --- ranking ----------------------------------------------------------------------------
 
@@ -131,11 +138,11 @@ def _zoo_with_torchvision_and_timm(tmp_path):
     zoo = yaml.safe_load(zoo_path.read_text())
     small = {"size": 32, "resize": 36}  # their own normalisation, at a small size to stay fast
     zoo["experts"]["tv_mobilenet"] = {
-        "source": "torchvision", "model": "mobilenet_v3_small", "weights": None, "preprocessing": {
+        "origin": "torchvision", "model": "mobilenet_v3_small", "weights": None, "preprocessing": {
             **small, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
     }  # fmt: skip
     zoo["experts"]["timm_resnet"] = {
-        "source": "timm", "model": "resnet10t", "pretrained": False,
+        "origin": "timm", "model": "resnet10t", "pretrained": False,
         "preprocessing": {**small, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
     }  # fmt: skip
     zoo_path.write_text(yaml.safe_dump(zoo, sort_keys=False))
@@ -206,7 +213,7 @@ def test_lgc_needs_experts_with_a_last_convolution(tmp_path, folder):
     table = rank(target, entries, tmp_path / "out", RankOptions(methods=("lgc",), **QUIET))
     assert np.isfinite(table["lgc"]).all()
     assert read_cache(tmp_path / "out" / "caches" / "ours.h5")["gradients"].shape[1] == 256
-    timm_entry = parse_zoo({"t": {"source": "timm", "model": "resnet10t", "pretrained": False}}, tmp_path)
+    timm_entry = parse_zoo({"t": {"origin": "timm", "model": "resnet10t", "pretrained": False}}, tmp_path)
     with pytest.raises(ZooError, match="method 'lgc' needs per-sample gradients.*expert 't'"):
         rank(target, timm_entry, tmp_path / "out2", RankOptions(methods=("lgc",), **QUIET))
     assert not (tmp_path / "out2" / "caches").exists()  # refused before any extraction
@@ -233,7 +240,7 @@ def test_the_methods_added_since_2022_rank_a_zoo_as_the_benchmark_scores_it(tmp_
     methods = ("mean_rank", "knn", "etran", "ncti", "sfda", "sfda_single_softmax")
     out = tmp_path / "out"
     table = rank(parse_target(str(folder)), entries, out, RankOptions(methods=methods, **QUIET))
-    assert list(table.columns) == ["rank", "expert", "source", *methods, "cache_seconds"]  # one mean_rank column
+    assert list(table.columns) == ["rank", "expert", "origin", *methods, "cache_seconds"]  # one mean_rank column
     assert table["mean_rank"].is_monotonic_decreasing and np.isfinite(table[list(methods)]).all().all()
     caches = [read_cache(out / "caches" / f"{e.name}.h5") for e in entries]
     for method in methods:
@@ -251,11 +258,11 @@ def test_ranking_table_with_the_mean_rank_method_keeps_one_mean_rank_column():
     }
     labels = {"a": "A", "b": "B", "c": "C"}
     table = ranking_table(rows, labels)
-    assert list(table.columns) == ["rank", "expert", "source", "lfc", "mean_rank"]
+    assert list(table.columns) == ["rank", "expert", "origin", "lfc", "mean_rank"]
     assert list(table["expert"]) == ["b", "a", "c"]  # lfc ties a and b; the average rank puts b first
     assert list(table["mean_rank"]) == [-1.0, -2.0, -3.0]  # the method's scores, not an average of ranks
     without = ranking_table({"lfc": rows["lfc"]}, labels)
-    assert list(without.columns) == ["rank", "expert", "source", "lfc", "mean_rank"]
+    assert list(without.columns) == ["rank", "expert", "origin", "lfc", "mean_rank"]
     assert list(without["mean_rank"]) == [1.5, 1.5, 3.0]
 
 
@@ -319,7 +326,7 @@ def test_an_archive_member_outside_its_folder_is_refused(tmp_path, server):
 
 
 def test_experts_with_random_weights_are_the_same_in_every_run(tmp_path, folder):
-    zoo = {"r": {"source": "torchvision", "model": "mobilenet_v3_small", "weights": None,
+    zoo = {"r": {"origin": "torchvision", "model": "mobilenet_v3_small", "weights": None,
                  "preprocessing": {"size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}}}  # fmt: skip
     target = parse_target(str(folder))
     for out in ("a", "b"):

@@ -15,14 +15,14 @@ from _tiny import ROOT, TINY, run_snakemake, snakemake_command, write_config
 from zooselect.userzoo import ZooError, read_zoo
 
 
-def test_a_misspelt_source_key_in_a_zoo_file_is_named_with_the_valid_keys(tmp_path):
+def test_a_misspelt_origin_key_in_a_zoo_file_is_named_with_the_valid_keys(tmp_path):
     zoo = tmp_path / "zoo.yaml"
-    zoo.write_text("experts:\n  r18:\n    sorce: torchvision\n    model: resnet18\n")
+    zoo.write_text("experts:\n  r18:\n    orign: torchvision\n    model: resnet18\n")
     with pytest.raises(ZooError) as error:
         read_zoo(zoo)
     assert str(error.value) == (
-        f"zoo file {zoo}: expert 'r18' has no 'source' key; unknown key 'sorce' (did you mean source?); "
-        "valid keys: source (torchvision, timm, checkpoint) and that source's keys"
+        f"zoo file {zoo}: expert 'r18' has no 'origin' key; unknown key 'orign' (did you mean origin?); "
+        "valid keys: origin (torchvision, timm, checkpoint) and that origin's keys"
     )
     zoo.write_text("experts:\n  r18: {source: torchvision, modle: resnet18}\n")
     with pytest.raises(ZooError, match=r"expert 'r18' \(torchvision\): unknown key\(s\) modle \(did you mean model\?\)"):

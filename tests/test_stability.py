@@ -83,7 +83,7 @@ def _scores(draws):
     for method, per_draw in draws.items():
         for seed, values in enumerate(per_draw):
             rows += [
-                {"target": "t", "regime": "5shot", "seed": seed, "method": method, "expert": e, "score": v}
+                {"target": "t", "regime": "5shot", "draw": seed, "method": method, "expert": e, "score": v}
                 for e, v in zip(["base", "x", "y", "z"], values)
             ]
     return pd.DataFrame(rows)
@@ -97,7 +97,7 @@ def test_spread_over_draws_of_a_perfect_and_a_reversed_ranking():
         }
     )
     per_draw = per_draw_summary(scores, ACCURACIES, baseline="base")
-    flip = per_draw[(per_draw.method == "flip") & (per_draw.target == "t")].set_index("seed")
+    flip = per_draw[(per_draw.method == "flip") & (per_draw.target == "t")].set_index("draw")
     assert flip.spearman.tolist() == [1.0, -1.0]
     assert flip.trials_to_best.tolist() == [1, 4]
     table = stability_table(per_draw).set_index(["target", "method"])
@@ -111,4 +111,4 @@ def test_spread_over_draws_of_a_perfect_and_a_reversed_ranking():
     assert means.loc["good", "rank_held"] == 1.0
     assert means.loc["flip", "rank_held"] == 0.5
     assert (means.loc["flip", "rank_best"], means.loc["flip", "rank_worst"]) == (1, 2)
-    assert (table.seeds == 2).all()
+    assert (table.draws == 2).all()

@@ -24,8 +24,8 @@ from _tiny import TINY, run_snakemake, write_config
          "targets.glyphs: option 'chars' '0' gives 1 class (one per character); at least 2 needed"),
         (lambda c: c["methods"].update(transrate={"eps": "1e-4"}),
          "methods.transrate: option 'eps' must be a number (its default is 0.0001), got '1e-4'"),
-        (lambda c: c["zoo"].update(given={"tv": {"sorce": "torchvision", "model": "resnet18"}}),
-         "zoo.given: expert 'tv' has no 'source' key; unknown key 'sorce' (did you mean source?)"),
+        (lambda c: c["zoo"].update(given={"tv": {"orign": "torchvision", "model": "resnet18"}}),
+         "zoo.given: expert 'tv' has no 'origin' key; unknown key 'orign' (did you mean origin?)"),
     ],
     ids=["arch-option", "one-dot-class", "one-glyph-class", "method-option", "given-entry-typo"],
 )  # fmt: skip

@@ -135,14 +135,14 @@ def test_changing_the_number_of_stability_draws_plans_only_stability(workdir):
 def test_stability_reports_spread_and_rank_consistency_over_draws(workdir):
     results = workdir / "results"
     draws = pd.read_csv(results / "stability" / "dots" / "5shot.csv")
-    assert list(draws.columns) == ["seed", "method", "expert", "score", "seconds"]
-    assert sorted(draws.seed.unique()) == [0, 1] and set(draws.expert) == EXPERTS
+    assert list(draws.columns) == ["draw", "method", "expert", "score", "seconds"]
+    assert sorted(draws["draw"].unique()) == [0, 1] and set(draws.expert) == EXPERTS
     assert set(draws.method) == set(METHODS)
-    per_draw = pd.read_csv(results / "stability_seeds.csv")
-    assert list(per_draw.columns) == ["seed", "zoo", "target", "regime", "method", "spearman", "top3_gain",
+    per_draw = pd.read_csv(results / "stability_draws.csv")
+    assert list(per_draw.columns) == ["draw", "zoo", "target", "regime", "method", "spearman", "top3_gain",
                                       "trials_to_best"]
     table = pd.read_csv(results / "stability.csv")
-    assert (table.seeds == 2).all()
+    assert (table.draws == 2).all()
     means = table[table.target == "mean"]
     assert len(means) == 2 * 2 * len(METHODS)  # zoos x regimes x methods
     ranked = means.dropna(subset=["rank"])  # a method without a defined Spearman has no rank

@@ -35,11 +35,11 @@ pytestmark = pytest.mark.workflow
 SIDE = 64
 PREPROCESSING = {"size": SIDE, "resize": SIDE, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 GIVEN = {
-    "tv_resnet18": {"source": "torchvision", "model": "resnet18", "weights": None, "preprocessing": PREPROCESSING},
-    "tv_mobilenet": {"source": "torchvision", "model": "mobilenet_v2", "weights": None, "preprocessing": PREPROCESSING},
-    "timm_resnet10t": {"source": "timm", "model": "resnet10t", "pretrained": False, "preprocessing": PREPROCESSING},
+    "tv_resnet18": {"origin": "torchvision", "model": "resnet18", "weights": None, "preprocessing": PREPROCESSING},
+    "tv_mobilenet": {"origin": "torchvision", "model": "mobilenet_v2", "weights": None, "preprocessing": PREPROCESSING},
+    "timm_resnet10t": {"origin": "timm", "model": "resnet10t", "pretrained": False, "preprocessing": PREPROCESSING},
     # Relative to the working directory; a zooselect architecture: read at 32 px, each image standardised.
-    "tiny": {"source": "checkpoint", "path": "models/tiny.safetensors", "arch": "resnet", "options": {"width": 4}},
+    "tiny": {"origin": "checkpoint", "path": "models/tiny.safetensors", "arch": "resnet", "options": {"width": 4}},
 }
 # Exactly, as loaded (ImageNet's 1000-class heads; tiny's 5-class head from its state dict).
 PARAMETERS = {"tiny": 5129, "tv_mobilenet": 3_504_872, "timm_resnet10t": 5_435_488, "tv_resnet18": 11_689_512}

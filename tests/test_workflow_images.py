@@ -71,8 +71,8 @@ def test_zooselect_rank_on_the_same_folder(run, tmp_path):
     zoo = tmp_path / "zoo.yaml"
     zoo.write_text(
         "experts:\n"
-        f"  ours: {{source: checkpoint, path: {workdir / 'results' / 'experts' / 'resnet-generic.pt'}}}\n"
-        "  tv_resnet18: {source: torchvision, model: resnet18, weights: null}\n"
+        f"  ours: {{origin: checkpoint, path: {workdir / 'results' / 'experts' / 'resnet-generic.pt'}}}\n"
+        "  tv_resnet18: {origin: torchvision, model: resnet18, weights: null}\n"
     )
     out = tmp_path / "out"
     command = [sys.executable, "-m", "zooselect.cli", "rank", "--target", str(target), "--zoo", str(zoo),

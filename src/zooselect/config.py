@@ -16,6 +16,7 @@ import math
 from typing import Any, Mapping
 
 from .options import close_matches
+from .regimes import regime_shots
 from .zoo import generic_name, zoo_from_config
 
 
@@ -141,7 +142,7 @@ def check_config(config: Mapping[str, Any]) -> None:
 
     if config.get("stability", {}).get("seeds", 0):
         pool = config.get("selection", {}).get("images_per_class", 50)
-        larger = [r for r in config["regimes"] if r != "full" and int(r.removesuffix("shot")) > pool]
+        larger = [r for r in config["regimes"] if regime_shots(r) > pool]
         if larger:
             raise ConfigError(
                 f"stability: regime(s) {', '.join(larger)} need more images per class than the selection "

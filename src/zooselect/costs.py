@@ -53,6 +53,7 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 import pandas as pd
 
 from .cache import read_attrs
+from .paths import trailing_wildcards
 from .scores import ATTRIBUTE_INPUTS
 
 FORWARD = "forward_seconds"
@@ -79,7 +80,7 @@ SOURCE_MEANS_INPUTS = frozenset({"source_means", "source_counts"})
 # A method reading any of these needs the expert's cache job to have run.
 CACHE_JOB_INPUTS = FORWARD_INPUTS | ATTRIBUTE_INPUTS
 
-#: The paper's runtime table (Deshpande et al. 2021, METHODS.md), GPU hours:
+#: The paper's runtime table (Deshpande et al. 2021, docs/methods.md), GPU hours:
 #: regime -> brute force, and per method its top-3 fine-tuning and its selection.
 PAPER_GPU_HOURS: dict[str, dict[str, Any]] = {
     "full": {
@@ -138,14 +139,14 @@ def record_key(path: str | Path) -> dict[str, str]:
     target and regime; ``{target}/{regime}/{name}.tsv`` gives all three
     (``name`` is an expert, or a method for scoring jobs).
     """
-    parts = Path(path).with_suffix("").parts
+    parts = Path(path).parts
     if "benchmarks" not in parts:
         raise ValueError(f"{path} is not under a benchmarks/ folder")
-    after_stage = parts[parts.index("benchmarks") + 2 :]
-    keys = {1: ("name",), 2: ("target", "regime"), 3: ("target", "regime", "name")}.get(len(after_stage))
+    after_stage = len(parts) - parts.index("benchmarks") - 2
+    keys = {1: ("name",), 2: ("target", "regime"), 3: ("target", "regime", "name")}.get(after_stage)
     if keys is None:
         raise ValueError(f"{path}: expected benchmarks/{{stage}}/ then 1 to 3 path parts")
-    return dict(zip(keys, after_stage))
+    return trailing_wildcards(path, keys)
 
 
 def _job_shares(tasks: pd.DataFrame, records, name_column: str, overhead: bool) -> pd.Series:

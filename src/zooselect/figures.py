@@ -1,6 +1,7 @@
-"""The figures people look at, and the paper's runtime table.
+"""The figures people look at: drawing only.
 
-Every ``plot_*`` function takes pandas frames in the project's formats,
+The numbers each figure shows are computed by :mod:`zooselect.figure_data`
+(as is the paper's runtime table); this module lays them out. Every ``plot_*`` function takes pandas frames in the project's formats,
 writes one PNG at `path` (parent folders are created) and returns None.
 They draw with matplotlib's Agg backend, close their figure, and write no
 timestamp or software tag, so the same input gives the same bytes.
@@ -8,14 +9,11 @@ timestamp or software tag, so the same input gives the same bytes.
 Inputs:
 
 - `summary` (``summary.build_summary``): zoo, target, regime, method and
-  the metrics; per-target rows plus mean rows (``target == "mean"``). The
-  figures recompute means over targets from the per-target rows
-  (NaN-aware, like ``build_summary``) and use the mean rows only when a
-  frame has no per-target rows.
+  the metrics; per-target rows plus mean rows (``target == "mean"``).
 - `accuracies` (``summary.expert_accuracies``): target, regime, expert,
   accuracy.
 - `scores` (``summary.read_scores``): target, regime, method, expert, score.
-- `stability`: per-seed summary rows with an extra ``seed`` column.
+- `stability`: per-draw summary rows with an extra ``draw`` column.
 
 Gains and accuracies are fractions in [0, 1] in the frames; the figures
 show gains in percentage points (fraction x 100) and accuracies in %.
@@ -27,22 +25,15 @@ Figures:
 - ``plot_finetune_gains``: fine-tuning gain of every expert over the
   baseline expert, expert x target, one panel per regime.
 - ``plot_method_quality``: trials-to-best and Spearman per method (mean
-  over targets), bars grouped by regime, error bars over stability seeds.
+  over targets), bars grouped by regime, error bars over stability draws.
 - ``plot_accuracy_vs_shots``: accuracy against training-set size for the
   baseline, the best expert and the best of a method's top-3, per target.
-
-Table:
-
-- ``runtime_table``: per (zoo, regime, method), seconds summed over targets:
-  brute force, top-3 fine-tuning, the selection and its parts, the overhead,
-  and the shares of brute force.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -55,73 +46,23 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
-from .costs import OVERHEAD, PARTS, share  # noqa: E402
-from .evaluation import top_k_experts  # noqa: E402
+from .figure_data import (  # noqa: E402
+    MEAN_TARGET,
+    accuracy_vs_shots_lines,
+    finetune_gain_panels,
+    method_quality,
+    regime_order,
+    topk_gain_panels,
+)
 
-MEAN_TARGET = "mean"
 DPI = 110
 GAIN_CMAP = "RdBu"  # red: worse than the baseline, blue: better
 REGIME_COLORS = ("tab:orange", "tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:olive")
 # Annotate heatmap cells only while a panel has at most this many cells.
 MAX_ANNOTATED_CELLS = 600
 
-# Summed over targets; the shares follow from the sums.
-RUNTIME_SUMS = ["topk_finetune_seconds", "selection_seconds", *PARTS, OVERHEAD]
-RUNTIME_COLUMNS = [
-    "zoo",
-    "regime",
-    "method",
-    "brute_force_seconds",
-    *RUNTIME_SUMS,
-    "selection_share",
-    "selection_topk_share",
-]
-
 
 # --------------------------------------------------------------------- helpers
-
-
-def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    """ValueError naming every required column `frame` lacks."""
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{what} must be a pandas DataFrame; got {type(frame).__name__}")
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{what} is missing required column(s) {missing}; it has {list(map(str, frame.columns))}"
-        )
-
-
-def _regime_key(regime: str) -> tuple:
-    """Sort key: few-shot regimes by shots ascending, then ``full``, then anything else by name."""
-    match = re.fullmatch(r"(\d+)[_-]?shots?", str(regime))
-    if match:
-        return (0, int(match.group(1)), str(regime))
-    if str(regime) == "full":
-        return (1, 0, str(regime))
-    return (2, 0, str(regime))
-
-
-def regime_order(regimes: Iterable[str]) -> list[str]:
-    """Distinct regimes ordered by training-set size: ``5shot, 20shot, full``."""
-    return sorted({str(regime) for regime in regimes}, key=_regime_key)
-
-
-def _per_target(frame: pd.DataFrame) -> pd.DataFrame:
-    """The per-target rows; the mean rows only if the frame has nothing else."""
-    rows = frame[frame["target"].astype(str) != MEAN_TARGET]
-    return rows if len(rows) else frame
-
-
-def _zoo_rows(summary: pd.DataFrame, zoo: str | None, what: str = "summary") -> pd.DataFrame:
-    if zoo is None:
-        return summary
-    rows = summary[summary["zoo"] == zoo]
-    if rows.empty:
-        raise ValueError(
-            f"{what} has no rows for zoo {zoo!r}; zoos present: {sorted(map(str, summary['zoo'].unique()))}"
-        )
-    return rows
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:
@@ -171,11 +112,6 @@ def _heatmap(ax, values: np.ndarray, norm: Normalize):
     )
 
 
-def _nanmean(values: pd.Series) -> float:
-    finite = pd.to_numeric(values, errors="coerce").dropna()
-    return float(finite.mean()) if len(finite) else float("nan")
-
-
 # ----------------------------------------------------------- 1. top-k gain
 
 
@@ -191,33 +127,7 @@ def plot_topk_gain(summary: pd.DataFrame, path: str | Path, zoo: str, k: int = 3
     undefined. Needs the summary's ``top{k}_gain`` column (``top1_gain``
     and ``top3_gain`` exist).
     """
-    gain_column = f"top{k}_gain"
-    _require(summary, ["zoo", "target", "regime", "method", gain_column, "best_gain"], "summary")
-    rows = _per_target(_zoo_rows(summary, zoo))
-    regimes = regime_order(rows["regime"])
-
-    # Methods best first (mean top-k gain over everything, NaN last), ties by name.
-    overall = rows.groupby("method")[gain_column].agg(_nanmean)
-    methods = sorted(
-        overall.index.astype(str), key=lambda m: (not np.isfinite(overall[m]), -np.nan_to_num(overall[m]), m)
-    )
-    columns = methods + ["best possible"]
-
-    panels = []
-    for regime in regimes:
-        block = rows[rows["regime"] == regime]
-        targets = sorted(block["target"].astype(str).unique())
-        gains = block.pivot_table(
-            index="target", columns="method", values=gain_column, aggfunc="mean", dropna=False
-        )
-        gains = gains.reindex(index=targets, columns=methods)
-        best = block.groupby("target")["best_gain"].agg(_nanmean).reindex(targets)
-        table = gains.assign(**{"best possible": best})
-        if len(targets) > 1 and MEAN_TARGET not in targets:
-            table.loc[f"{MEAN_TARGET} ({len(targets)} targets)"] = table.apply(_nanmean)
-        values = table[columns].to_numpy(dtype=float) * 100.0
-        panels.append((regime, list(table.index), values))
-
+    columns, panels = topk_gain_panels(summary, zoo, k)
     norm = _symmetric_norm(*(values for _, _, values in panels))
     n_cols = len(columns)
     heights = [max(len(labels), 1) for _, labels, _ in panels]
@@ -281,34 +191,7 @@ def plot_finetune_gains(
     so it can select one zoo); default: the baseline, then the others by
     name. An expert named there with no accuracy at all raises ValueError.
     """
-    _require(accuracies, ["target", "regime", "expert", "accuracy"], "accuracies")
-    if accuracies.empty:
-        raise ValueError("accuracies has no rows")
-    known = set(accuracies["expert"].astype(str))
-    if baseline not in known:
-        raise ValueError(f"baseline expert {baseline!r} has no fine-tuned accuracy; experts: {sorted(known)}")
-    if experts_order is None:
-        experts = [baseline] + sorted(known - {baseline})
-    else:
-        experts = list(dict.fromkeys(map(str, experts_order)))
-        unknown = [expert for expert in experts if expert not in known]
-        if unknown:
-            raise ValueError(f"experts_order names experts with no fine-tuned accuracy: {unknown}")
-        if not experts:
-            raise ValueError("experts_order is empty")
-
-    frame = accuracies.assign(expert=accuracies["expert"].astype(str))
-    regimes = regime_order(frame["regime"])
-    panels = []
-    for regime in regimes:
-        block = frame[frame["regime"] == regime]
-        table = block.pivot_table(index="expert", columns="target", values="accuracy", aggfunc="max")
-        targets = sorted(table.columns.astype(str))
-        table = table.reindex(columns=targets)
-        base = table.loc[baseline] if baseline in table.index else pd.Series(np.nan, index=targets)
-        gains = table.reindex(index=experts).sub(base, axis="columns") * 100.0
-        panels.append((regime, targets, gains.to_numpy(dtype=float)))
-
+    experts, panels = finetune_gain_panels(accuracies, baseline, experts_order)
     norm = _symmetric_norm(*(values for _, _, values in panels))
     widths = [max(len(targets), 1) for _, targets, _ in panels]
     label_room = 0.065 * max(len(expert) for expert in experts) + 1.0
@@ -346,12 +229,6 @@ def plot_finetune_gains(
 # ------------------------------------------------------- 3. method quality
 
 
-def _means_over_targets(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per (regime, method): NaN-aware mean of `metric` over targets."""
-    rows = _per_target(rows)
-    return rows.groupby(["regime", "method"])[metric].agg(_nanmean).rename(metric).reset_index()
-
-
 #: The correlations the method-quality figure can show (config report.metric).
 CORRELATIONS = {  # summary column -> (name, axis label)
     "spearman": ("Spearman", "Spearman ρ"),
@@ -375,46 +252,16 @@ def plot_method_quality(
     panels, methods on the x axis (best first by its mean), one bar per
     regime: the mean over targets (undefined values are left out; a method
     with none defined shows "n/a"). Error bars: standard deviation (ddof=1)
-    over the seeds of `stability` of that mean, drawn only when `stability`
-    has at least 2 seeds for this zoo and the metric's column; the figure
+    over the draws of `stability` of that mean, drawn only when `stability`
+    has at least 2 draws for this zoo and the metric's column; the figure
     says when they are absent.
     """
     if metric not in CORRELATIONS:
         raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(CORRELATIONS)}")
     name, symbol = CORRELATIONS[metric]
-    metrics = ["trials_to_best", metric]
-    _require(summary, ["zoo", "target", "regime", "method", *metrics], "summary")
-    rows = _zoo_rows(summary, zoo)
-    regimes = regime_order(rows["regime"])
-
-    spreads: dict[str, pd.Series] = {}
-    seeds = 0
-    if stability is not None:
-        _require(stability, ["seed", "zoo", "target", "regime", "method", "trials_to_best"], "stability")
-        stable = stability[stability["zoo"] == zoo]
-        seeds = int(stable["seed"].nunique())
-        if seeds >= 2:
-            for column in (m for m in metrics if m in stable.columns):
-                per_seed = pd.concat(
-                    [
-                        _means_over_targets(group, column).assign(seed=seed)
-                        for seed, group in stable.groupby("seed")
-                    ],
-                    ignore_index=True,
-                )
-                spreads[column] = per_seed.groupby(["regime", "method"])[column].std(ddof=1)
-
-    means = {
-        column: _means_over_targets(rows, column).set_index(["regime", "method"])[column]
-        for column in metrics
-    }
-    per_target = _per_target(rows)
-    undefined = int(per_target[metric].isna().sum())
-    by_method = means[metric].groupby(level="method").agg(_nanmean)
-    methods = sorted(
-        by_method.index.astype(str),
-        key=lambda m: (not np.isfinite(by_method[m]), -np.nan_to_num(by_method[m]), m),
-    )
+    quality = method_quality(summary, zoo, stability, metric)
+    regimes, methods, means, spreads = quality.regimes, quality.methods, quality.means, quality.spreads
+    draws, undefined = quality.draws, quality.undefined
 
     n_methods = len(methods)
     width = min(3.0 + n_methods * (0.28 * len(regimes) + 0.25), 26.0)
@@ -489,16 +336,16 @@ def plot_method_quality(
     )
     axes[1].set_xticks(x, methods, rotation=45, ha="right", fontsize=8)
     axes[1].set_xlabel(f"selection method (best first by mean {name})")
-    if seeds >= 2:
-        note = f"error bars: standard deviation over {seeds} draws of the probe set"
+    if draws >= 2:
+        note = f"error bars: standard deviation over {draws} draws of the probe set"
         if metric not in spreads:
             note += f", for trials to best only (the draws do not record {name})"
     elif stability is None:
         note = "no error bars: no stability runs given"
     else:
-        note = f"no error bars: stability runs have {seeds} seed(s) for this zoo (need ≥ 2)"
+        note = f"no error bars: stability runs have {draws} draw(s) for this zoo (need ≥ 2)"
     undefined_note = (
-        f"; {name} undefined for {undefined} of {len(per_target)} (target, regime, method) cells, left out"
+        f"; {name} undefined for {undefined} of {quality.cells} (target, regime, method) cells, left out"
         if undefined
         else ""
     )
@@ -590,106 +437,6 @@ def plot_accuracy_vs_shots(
         fontsize=10,
     )
     _save(fig, path)
-
-
-def accuracy_vs_shots_lines(
-    accuracies: pd.DataFrame,
-    scores: pd.DataFrame,
-    baseline: str,
-    method: str,
-    experts: Iterable[str] | None = None,
-    k: int = 3,
-) -> pd.DataFrame:
-    """The numbers ``plot_accuracy_vs_shots`` draws: one row per (target, regime)
-    with columns target, regime, baseline, best, method (accuracies as
-    fractions; NaN where there is nothing to show)."""
-    _require(accuracies, ["target", "regime", "expert", "accuracy"], "accuracies")
-    _require(scores, ["target", "regime", "method", "expert", "score"], "scores")
-    accuracies = accuracies.assign(expert=accuracies["expert"].astype(str))
-    if baseline not in set(accuracies["expert"]):
-        raise ValueError(f"baseline expert {baseline!r} has no fine-tuned accuracy")
-    methods = set(scores["method"].astype(str))
-    if method not in methods:
-        raise ValueError(f"method {method!r} has no scores; methods: {sorted(methods)}")
-    zoo = set(map(str, experts)) if experts is not None else set(accuracies["expert"])
-    scored = scores[scores["method"].astype(str) == method].assign(expert=lambda f: f["expert"].astype(str))
-    rows = []
-    for (target, regime), group in accuracies.groupby(["target", "regime"], sort=True):
-        acc = group.groupby("expert")["accuracy"].max()
-        row = {
-            "target": str(target),
-            "regime": str(regime),
-            "baseline": np.nan,
-            "best": np.nan,
-            "method": np.nan,
-        }
-        if baseline in acc.index:
-            row["baseline"] = float(acc[baseline])
-        in_zoo = acc[acc.index.isin(zoo)].dropna()
-        if len(in_zoo):
-            row["best"] = float(in_zoo.max())
-            chosen = scored[(scored["target"] == target) & (scored["regime"] == regime)]
-            chosen = chosen[chosen["expert"].isin(in_zoo.index)].dropna(subset=["score"])
-            chosen = chosen.groupby("expert")["score"].mean()
-            if len(chosen):
-                row["method"] = float(in_zoo[top_k_experts(chosen, k)].max())
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["target", "regime", "baseline", "best", "method"])
-
-
-# ------------------------------------------------------- 5. runtime table
-
-
-def runtime_table(summary: pd.DataFrame, zoo: str | None = None) -> pd.DataFrame:
-    """The paper's runtime table as a tidy frame, seconds summed over targets.
-
-    Columns: zoo, regime, method, brute_force_seconds, topk_finetune_seconds,
-    selection_seconds, its parts forward_seconds, gradient_seconds,
-    probe_seconds, source_means_seconds, scoring_seconds (``zooselect.costs``),
-    selection_overhead_seconds, selection_share, selection_topk_share; one
-    row per (zoo, regime, method): zoos in the summary's order, regimes by
-    shots (5shot, 20shot, full), methods by name. Built from the per-target
-    rows only (the mean rows are ignored).
-
-    - brute_force_seconds: fine-tuning every expert of the zoo at every
-      learning rate, summed over the regime's targets; the same for every
-      method (each (zoo, target, regime) counted once, whatever methods it
-      has rows for).
-    - topk_finetune_seconds: fine-tuning the method's 3 highest-scored
-      experts, summed over targets.
-    - selection_seconds: what the method's selection consumed, summed over
-      targets: the sum of its parts (0 for a part it does not use).
-    - selection_overhead_seconds: the start-up overhead of the jobs the
-      selection read, beside it (not in selection_seconds).
-    - selection_share = selection_seconds / brute_force_seconds;
-      selection_topk_share = (selection_seconds + topk_finetune_seconds) /
-      brute_force_seconds (from the sums; NaN without a brute-force time).
-
-    zoo: one zoo's rows; None every zoo's, each zoo on its own rows (zoos
-    share inputs, such as RSA's probe, so their sums would count them
-    twice). A sum over only NaN values is NaN.
-    """
-    _require(summary, ["zoo", "target", "regime", "method", "brute_force_seconds", *RUNTIME_SUMS], "summary")
-    rows = _zoo_rows(summary, zoo)
-    rows = rows[rows["target"].astype(str) != MEAN_TARGET]
-    if rows.empty:
-        raise ValueError("summary has no per-target rows (only mean rows) to sum")
-    brute = (
-        rows.groupby(["zoo", "target", "regime"])["brute_force_seconds"]
-        .max()
-        .groupby(level=["zoo", "regime"])
-        .sum(min_count=1)
-    )
-    table = rows.groupby(["zoo", "regime", "method"])[RUNTIME_SUMS].sum(min_count=1).reset_index()
-    table["brute_force_seconds"] = [brute[(z, r)] for z, r in zip(table["zoo"], table["regime"])]
-    table["selection_share"] = [share(s, b) for s, b in zip(table.selection_seconds, table.brute_force_seconds)]
-    spent = table.selection_seconds + table.topk_finetune_seconds
-    table["selection_topk_share"] = [share(s, b) for s, b in zip(spent, table.brute_force_seconds)]
-    zoos = {name: index for index, name in enumerate(dict.fromkeys(rows["zoo"]))}
-    order = {regime: index for index, regime in enumerate(regime_order(table["regime"]))}
-    table = table.assign(_zoo=table["zoo"].map(zoos), _order=table["regime"].map(order))
-    table = table.sort_values(["_zoo", "_order", "method"], kind="stable")
-    return table[RUNTIME_COLUMNS].reset_index(drop=True)
 
 
 def plot_method_choice(methods: pd.DataFrame, folds: pd.DataFrame, path: str | Path, zoo: str, regime: str) -> None:

@@ -2,7 +2,7 @@
 
 LGC (Deshpande et al. 2021) correlates the Gram matrix of per-sample
 gradients with label similarity. The paper leaves the loss unspecified; our
-choice (METHODS.md): the target-task squared loss ½‖W f(x) + b − y‖² of a
+choice (docs/methods.md): the target-task squared loss ½‖W f(x) + b − y‖² of a
 linear head (W, b) fitted in closed form by ridge regression of the one-hot
 labels on the expert's penultimate features, differentiated for each sample
 with respect to the weights of the expert's last convolutional layer. The

@@ -1,6 +1,6 @@
 """Training the multi-domain expert: one network, every source, domain-specific parameters.
 
-The sampling rule is METHODS.md's: each epoch draws M = ``images_per_domain``
+The sampling rule is docs/methods.md's: each epoch draws M = ``images_per_domain``
 images from every source, without replacement when the source has at least
 M training images and with replacement when it has fewer, so every domain
 weighs the same whatever its size. Batches hold one domain each (per-domain

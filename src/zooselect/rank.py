@@ -55,7 +55,7 @@ UNAVAILABLE_INPUTS = {
     "source_counts": "each expert's source training data",
 }
 SHORTHAND = {"imagefolder": "root", "csv": "path", "torchvision": "name"}
-PATH_OPTIONS = ("root", "path", "cache_dir")
+PATH_OPTIONS = ("root", "path", "download_dir", "cache_dir")  # cache_dir: download_dir's old name
 _KEEP_PARAMETERS = 300_000_000  # experts kept in memory between planning and extraction, in total
 
 
@@ -126,10 +126,11 @@ def parse_target(spec: str) -> TargetSpec:
 
 
 def _checked(target: TargetSpec) -> TargetSpec:
-    from .data import dataset_options
+    from .data import dataset_options, renamed_options
 
     try:
         valid = dataset_options(target.kind)
+        target = TargetSpec(target.name, target.kind, renamed_options(target.kind, target.options, "target: "))
     except ValueError as error:
         raise ZooError(f"target: {error}") from None
     unknown = sorted(set(target.options) - set(valid))
@@ -188,7 +189,7 @@ def _cache_spec(
 ) -> str:
     """What a cache was made from; a later run reuses it only when this is unchanged."""
     file = None
-    if entry.source == "checkpoint" and Path(entry.args["path"]).is_file():
+    if entry.origin == "checkpoint" and Path(entry.args["path"]).is_file():
         stat = Path(entry.args["path"]).stat()
         file = [stat.st_size, stat.st_mtime_ns]  # a checkpoint rewritten in place is re-extracted
     return json.dumps(
@@ -268,7 +269,7 @@ def ranking_table(
 
     methods = list(rows_by_method)
     table = pd.DataFrame({"expert": list(labels)})
-    table["source"] = [labels[e] for e in table["expert"]]
+    table["origin"] = [labels[e] for e in table["expert"]]
     for name in methods:
         scores = {row["expert"]: row["score"] for row in rows_by_method[name]}
         table[name] = [scores[e] for e in table["expert"]]
@@ -296,7 +297,7 @@ def format_table(table: "pd.DataFrame") -> str:  # noqa: F821
     columns = list(table.columns)
     cells = [[cell(v, c) for v, c in zip(row, columns)] for row in table.itertuples(index=False)]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    left = {"expert", "source"}
+    left = {"expert", "origin"}
 
     def line(values: list[str]) -> str:
         return "  ".join(v.ljust(w) if c in left else v.rjust(w) for v, w, c in zip(values, widths, columns)).rstrip()
@@ -480,8 +481,8 @@ def _rank(
         del expert
     gc.collect()
 
-    if target.kind == "url" and "cache_dir" not in target.options:  # downloads go with the outputs
-        target = TargetSpec(target.name, target.kind, {**target.options, "cache_dir": str(out / "downloads")})
+    if target.kind == "url" and "download_dir" not in target.options:  # downloads go with the outputs
+        target = TargetSpec(target.name, target.kind, {**target.options, "download_dir": str(out / "downloads")})
     with progress_bars(options.progress):  # the builders' bars ("checking images") too
         dataset = build_dataset(target.kind, derive_seed(options.seed, target.name), target.options)
     if dataset.num_classes < 2:

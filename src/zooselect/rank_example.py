@@ -28,26 +28,26 @@ ZOO = """\
 # architectures with random weights (nothing is downloaded).
 experts:
   mnist_resnet:                     # a zooselect checkpoint: it names its architecture
-    source: checkpoint
+    origin: checkpoint
     path: experts/mnist_resnet.pt
   shapes_resnet:
-    source: checkpoint
+    origin: checkpoint
     path: experts/shapes_resnet.pt
   letters_resnet:                   # a plain state dict: give its architecture
-    source: checkpoint
+    origin: checkpoint
     path: experts/letters_resnet.safetensors
     arch: resnet
     options: {width: 16}
   tv_resnet18:
-    source: torchvision
+    origin: torchvision
     model: resnet18
     weights: null                   # e.g. IMAGENET1K_V1 for ImageNet weights
   tv_mobilenet:
-    source: torchvision
+    origin: torchvision
     model: mobilenet_v3_small
     weights: null
   timm_resnet10t:
-    source: timm
+    origin: timm
     model: resnet10t
     pretrained: false               # true downloads timm's ImageNet weights
 """

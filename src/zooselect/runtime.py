@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 
 def start_job(snakemake: Any, uses_torch: bool = False) -> logging.Logger:
@@ -68,6 +68,21 @@ def job_device():
 def loader_workers(snakemake: Any) -> int:
     """DataLoader worker processes of a job that streams images from disk: as many as its threads."""
     return max(0, int(snakemake.threads))
+
+
+def expert_job_tasks(snakemake: Any, outputs: list[str]) -> Iterator[tuple[str, str, Any, str, str]]:
+    """An expert job's (target, regime) tasks: ``(target, regime, dataset, split path, output)``
+    each, in the order of ``params.tasks``, every target's dataset read once per job."""
+    from .data import load_dataset
+
+    datasets = {}
+    inputs = snakemake.input
+    for task, dataset_path, split_path, output in zip(
+        snakemake.params.tasks, inputs.datasets, inputs.splits, outputs, strict=True
+    ):
+        if dataset_path not in datasets:
+            datasets[dataset_path] = load_dataset(dataset_path)
+        yield task["target"], task["regime"], datasets[dataset_path], split_path, output
 
 
 def use_threads(threads: int) -> None:

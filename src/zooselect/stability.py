@@ -79,27 +79,27 @@ def per_draw_summary(
     baseline: str,
     zoos: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
-    """The summary's ranking metrics for each draw, with a ``seed`` column (the draw).
+    """The summary's ranking metrics for each draw, with a ``draw`` column (the draw's number).
 
-    scores: target, regime, seed, method, expert, score (the stability CSVs).
+    scores: target, regime, draw, method, expert, score (the stability CSVs).
     accuracies: target, regime, expert, accuracy, seconds. Rows are the
     summary's, per (zoo, target, regime, method) plus the mean rows over
     targets (``target == "mean"``), for each draw; costs are left out.
     """
     no_caches = pd.DataFrame(columns=["target", "regime", "expert", "seconds"])
     frames = []
-    for seed, draw in scores.groupby("seed", sort=True):
-        summary = build_summary(draw.assign(seconds=0.0), accuracies, no_caches, baseline, zoos)
-        frames.append(summary[KEY + list(METRICS)].assign(seed=int(seed)))
+    for draw, draw_scores in scores.groupby("draw", sort=True):
+        summary = build_summary(draw_scores.assign(seconds=0.0), accuracies, no_caches, baseline, zoos)
+        frames.append(summary[KEY + list(METRICS)].assign(draw=int(draw)))
     if not frames:
         raise ValueError("no stability scores: is stability.seeds 0?")
-    return pd.concat(frames, ignore_index=True)[["seed", *KEY, *METRICS]]
+    return pd.concat(frames, ignore_index=True)[["draw", *KEY, *METRICS]]
 
 
 def stability_table(per_draw: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over draws, and how often each method's rank holds.
 
-    One row per (zoo, target, regime, method) with ``seeds`` (draws),
+    One row per (zoo, target, regime, method) with ``draws`` (how many),
     ``{metric}_mean`` and ``{metric}_std`` (ddof = 1; NaN with one draw) for
     Spearman, top-3 gain and trials to best. The mean rows over targets
     (``target == "mean"``) also rank the methods of each (zoo, regime):
@@ -110,14 +110,14 @@ def stability_table(per_draw: pd.DataFrame) -> pd.DataFrame:
     reached the same accuracy; such values are left out.
     """
     grouped = per_draw.groupby(KEY, sort=True)
-    table = grouped.size().rename("seeds").to_frame()
+    table = grouped.size().rename("draws").to_frame()
     for metric in METRICS:
         table[f"{metric}_mean"] = grouped[metric].mean()
         table[f"{metric}_std"] = grouped[metric].std(ddof=1)
     table = table.reset_index()
 
     means = per_draw[per_draw.target == "mean"].copy()
-    means["draw_rank"] = means.groupby(["zoo", "regime", "seed"])["spearman"].rank(
+    means["draw_rank"] = means.groupby(["zoo", "regime", "draw"])["spearman"].rank(
         ascending=False, method="min"
     )
     overall = table[table.target == "mean"].copy()

@@ -33,6 +33,7 @@ import pandas as pd
 from .costs import OVERHEAD, PARTS, selection_cost, share
 from .evaluation import expected_random_selection, summarize_selection, top_k_experts
 from .io import BadFileError, read_table
+from .paths import trailing_wildcards
 from .scores import METHODS as REGISTRY
 
 KEY = ["zoo", "target", "regime", "method"]
@@ -66,12 +67,6 @@ RANDOM_METHOD = "random"
 TOP_K = 3
 
 
-def _parts(path: str | Path) -> tuple[str, str, str]:
-    """(target, regime, stem) of ``.../{target}/{regime}/{stem}.ext``."""
-    path = Path(path)
-    return path.parent.parent.name, path.parent.name, path.stem
-
-
 def read_finetune(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Every fine-tune CSV, with target and regime columns, one row per (expert, lr).
 
@@ -80,12 +75,12 @@ def read_finetune(paths: Iterable[str | Path]) -> pd.DataFrame:
     """
     frames = []
     for path in paths:
-        target, regime, expert = _parts(path)
+        task = trailing_wildcards(path, ("target", "regime", "expert"))
         frame = read_table(path, FINETUNE_COLUMNS, numeric=("lr", "test_accuracy", "seconds"))
-        others = sorted(set(map(str, frame.expert)) - {expert})
+        others = sorted(set(map(str, frame.expert)) - {task["expert"]})
         if others:
-            raise BadFileError(path, f"holds rows of expert(s) {', '.join(others)}, not only of {expert}")
-        frames.append(frame.assign(target=target, regime=regime))
+            raise BadFileError(path, f"holds rows of expert(s) {', '.join(others)}, not only of {task['expert']}")
+        frames.append(frame.assign(target=task["target"], regime=task["regime"]))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -101,12 +96,11 @@ def read_scores(paths: Iterable[str | Path]) -> pd.DataFrame:
     target, regime and method columns; a file that is not one raises BadFileError naming it."""
     frames = []
     for path in paths:
-        target, regime, method = _parts(path)
         frame = read_table(path, SCORE_COLUMNS, numeric=("score", "seconds"))
         twice = sorted(set(frame.expert[frame.expert.duplicated()].astype(str)))
         if twice:
             raise BadFileError(path, f"lists expert(s) {', '.join(twice)} more than once")
-        frames.append(frame.assign(target=target, regime=regime, method=method))
+        frames.append(frame.assign(**trailing_wildcards(path, ("target", "regime", "method"))))
     return pd.concat(frames, ignore_index=True)
 
 

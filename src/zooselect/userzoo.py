@@ -6,24 +6,26 @@ format, read by one parser (:func:`parse_zoo`, :func:`parse_entry`) and
 loaded by one loader (:func:`load_expert`), wherever they appear: in
 ``zooselect rank``'s zoo file (``--zoo``) and in a workflow config's
 ``zoo.given``. The zoo file (YAML) maps each expert's name to its
-``source`` and that source's arguments (``zoo.given`` is the same mapping,
-without the ``experts:`` key)::
+``origin`` (where the model comes from) and that origin's arguments
+(``zoo.given`` is the same mapping, without the ``experts:`` key; ``source``,
+the key's old name, is still read with a warning: in zooselect ``source``
+is a dataset an expert was trained on)::
 
     experts:
       tv_resnet50:                   # torchvision: a model name and its weights enum
-        source: torchvision
+        origin: torchvision
         model: resnet50
         weights: IMAGENET1K_V2       # default DEFAULT; null = random initialisation
       convnext:                      # timm: a model name (optionally with a tag)
-        source: timm
+        origin: timm
         model: convnext_atto.d2_in1k
         pretrained: true             # default true; false = random initialisation
         options: {drop_rate: 0.0}    # passed to timm.create_model
       mine:                          # a zooselect checkpoint: nothing else needed
-        source: checkpoint
+        origin: checkpoint
         path: experts/resnet-mnist-scratch.pt
       finetuned:                     # a plain state dict or .safetensors: name its architecture
-        source: checkpoint
+        origin: checkpoint
         path: r50_birds.safetensors
         arch: resnet50
         library: torchvision         # optional: zooselect | torchvision | timm (default: looked up)
@@ -51,6 +53,7 @@ import json
 import logging
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +68,7 @@ log = logging.getLogger(__name__)
 
 EXPERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _REQUIRED = object()
-SOURCES: dict[str, dict[str, Any]] = {
+ORIGINS: dict[str, dict[str, Any]] = {
     "torchvision": {"model": _REQUIRED, "weights": "DEFAULT", "preprocessing": None},
     "timm": {"model": _REQUIRED, "pretrained": True, "options": {}, "preprocessing": None},
     "checkpoint": {
@@ -85,22 +88,22 @@ class ZooError(ValueError):
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """One given zoo entry: its name, source and the source's arguments (defaults filled in)."""
+    """One given zoo entry: its name, origin and the origin's arguments (defaults filled in)."""
 
     name: str
-    source: str
+    origin: str
     args: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         """The entry as canonical JSON: equal entries give equal strings (used to reuse caches, and
         as the workflow's params, so a changed entry re-runs its jobs)."""
-        return json.dumps({"source": self.source, **self.args}, sort_keys=True, default=str)
+        return json.dumps({"origin": self.origin, **self.args}, sort_keys=True, default=str)
 
     @classmethod
     def from_description(cls, name: str, description: str) -> "ZooEntry":
         """The entry ``describe`` wrote (as the workflow's jobs receive it)."""
         args = json.loads(description)
-        return cls(name, args.pop("source"), args)
+        return cls(name, args.pop("origin"), args)
 
     @property
     def model_name(self) -> str:
@@ -110,9 +113,9 @@ class ZooEntry:
     def label(self) -> str:
         """A short description for tables: 'torchvision resnet50 (IMAGENET1K_V2)'."""
         args = self.args
-        if self.source == "torchvision":
+        if self.origin == "torchvision":
             return f"torchvision {args['model']} ({args['weights'] or 'random'})"
-        if self.source == "timm":
+        if self.origin == "timm":
             return f"timm {args['model']} ({'pretrained' if args['pretrained'] else 'random'})"
         return f"checkpoint {Path(args['path']).name}"
 
@@ -189,51 +192,61 @@ def parse_zoo(data: Any, base: Path, where: str = "zoo file") -> list[ZooEntry]:
 
 
 def parse_entry(name: str, spec: Any, base: Path, where: str = "zoo file") -> ZooEntry:
-    """One expert entry, checked (source, required and unknown arguments) with defaults filled in."""
+    """One expert entry, checked (origin, required and unknown arguments) with defaults filled in."""
     if not EXPERT_NAME.match(name):
         raise ZooError(
             f"{where}: expert name '{name}' must start with a letter or digit and use only "
             "letters, digits, '_', '-' and '.' (it names the expert's files)"
         )
     if not isinstance(spec, dict):
-        raise ZooError(f"{where}: expert '{name}' must be a mapping with a 'source', got {spec!r}")
+        raise ZooError(f"{where}: expert '{name}' must be a mapping with an 'origin', got {spec!r}")
     spec = dict(spec)
-    if "source" not in spec:
-        keys = {"source", *(key for fields in SOURCES.values() for key in fields)}
+    if "source" in spec:  # the key's old name
+        if "origin" in spec:
+            raise ZooError(f"{where}: expert '{name}': give 'origin' only ('source' is its old name)")
+        warnings.warn(
+            f"{where}: expert '{name}': the key 'source' is now 'origin' (where the model comes from); "
+            "'source' will stop working",
+            FutureWarning,
+            stacklevel=2,
+        )
+        spec["origin"] = spec.pop("source")
+    if "origin" not in spec:
+        keys = {"origin", *(key for fields in ORIGINS.values() for key in fields)}
         typos = "".join(
             f"; unknown key '{key}'{close_matches(key, keys)}" for key in sorted(map(str, spec)) if key not in keys
         )
         raise ZooError(
-            f"{where}: expert '{name}' has no 'source' key{typos}; valid keys: source "
-            f"({', '.join(SOURCES)}) and that source's keys"
+            f"{where}: expert '{name}' has no 'origin' key{typos}; valid keys: origin "
+            f"({', '.join(ORIGINS)}) and that origin's keys"
         )
-    source = spec.pop("source")
-    if source not in SOURCES:
+    origin = spec.pop("origin")
+    if origin not in ORIGINS:
         raise ZooError(
-            f"{where}: expert '{name}' has source {source!r}{close_matches(str(source), SOURCES)}; "
-            f"valid sources: {', '.join(SOURCES)}"
+            f"{where}: expert '{name}' has origin {origin!r}{close_matches(str(origin), ORIGINS)}; "
+            f"valid origins: {', '.join(ORIGINS)}"
         )
-    fields = SOURCES[source]
+    fields = ORIGINS[origin]
     unknown = sorted(set(map(str, spec)) - set(fields))
     if unknown:
-        named = ", ".join(f"{key}{close_matches(key, ['source', *fields])}" for key in unknown)
+        named = ", ".join(f"{key}{close_matches(key, ['origin', *fields])}" for key in unknown)
         raise ZooError(
-            f"{where}: expert '{name}' ({source}): unknown key(s) {named}; "
-            f"valid keys: source, {', '.join(fields)}"
+            f"{where}: expert '{name}' ({origin}): unknown key(s) {named}; "
+            f"valid keys: origin, {', '.join(fields)}"
         )
     args = {}
     for key, default in fields.items():
         if key in spec:
             args[key] = spec[key]
         elif default is _REQUIRED:
-            raise ZooError(f"{where}: expert '{name}' ({source}) needs '{key}'")
+            raise ZooError(f"{where}: expert '{name}' ({origin}) needs '{key}'")
         else:
             args[key] = default
     if "options" in args and not isinstance(args["options"], dict):
         raise ZooError(f"{where}: expert '{name}': 'options' must be a mapping, got {args['options']!r}")
-    if source == "timm" and not isinstance(args["pretrained"], bool):
+    if origin == "timm" and not isinstance(args["pretrained"], bool):
         raise ZooError(f"{where}: expert '{name}': 'pretrained' must be true or false")
-    if source == "checkpoint":
+    if origin == "checkpoint":
         path = Path(str(args["path"])).expanduser()
         args["path"] = os.path.normpath(path if path.is_absolute() else (base / path))
         if args["num_classes"] is not None and (
@@ -244,7 +257,7 @@ def parse_entry(name: str, spec: Any, base: Path, where: str = "zoo file") -> Zo
         input_override(args["preprocessing"])
     except (TypeError, ValueError) as error:
         raise ZooError(f"{where}: expert '{name}': bad preprocessing: {error}") from error
-    return ZooEntry(name, source, args)
+    return ZooEntry(name, origin, args)
 
 
 def read_zoo(path: str | Path) -> list[ZooEntry]:
@@ -286,13 +299,13 @@ def check_entry(entry: ZooEntry, where: str = "zoo file") -> None:
     """
     args = entry.args
     try:
-        if entry.source == "torchvision":
+        if entry.origin == "torchvision":
             from .models.torchvision_classifiers import check_torchvision_name
             from .models.torchvision_models import resolve_weights
 
             check_torchvision_name(args["model"])
             resolve_weights(args["model"], args["weights"])
-        elif entry.source == "timm":
+        elif entry.origin == "timm":
             from .models.timm_models import check_timm_name
 
             check_timm_name(args["model"])
@@ -313,11 +326,11 @@ def gives_gradients(entry: ZooEntry) -> bool | None:
     """Whether the entry's model gives LGC its per-sample gradients (a last convolution it can
     resume from: torchvision's ResNets and DenseNets); None for a checkpoint, which tells only
     when loaded (zooselect's models and those torchvision ones do)."""
-    if entry.source == "torchvision":
+    if entry.origin == "torchvision":
         from .models.torchvision_models import TORCHVISION_ARCHITECTURES
 
         return entry.args["model"] in TORCHVISION_ARCHITECTURES
-    if entry.source == "timm":
+    if entry.origin == "timm":
         return False
     return None
 
@@ -329,11 +342,11 @@ def known_source_accuracy(entry: ZooEntry) -> float | None:
     own). See :mod:`zooselect.models.expert_attributes`."""
     import math
 
-    if entry.source == "torchvision":
+    if entry.origin == "torchvision":
         from .models.expert_attributes import torchvision_source_accuracy
 
         return torchvision_source_accuracy(entry.args["model"], entry.args["weights"])
-    if entry.source == "timm" or Path(entry.args["path"]).suffix == ".safetensors":
+    if entry.origin == "timm" or Path(entry.args["path"]).suffix == ".safetensors":
         return math.nan
     return None
 
@@ -353,13 +366,13 @@ def load_expert(entry: ZooEntry, seed: int | None = None) -> LoadedExpert:
         torch.manual_seed(derive_seed(seed, "expert", entry.name))
     args = entry.args
     try:
-        if entry.source == "torchvision":
+        if entry.origin == "torchvision":
             from .models.torchvision_classifiers import torchvision_input, torchvision_model
 
             model = torchvision_model(args["model"], weights=args["weights"])
             inputs = torchvision_input(args["model"], args["weights"])
             info = {"library": "torchvision", "arch": args["model"], "weights": args["weights"]}
-        elif entry.source == "timm":
+        elif entry.origin == "timm":
             from .models.timm_models import TimmModel, timm_input
 
             model = TimmModel(args["model"], pretrained=args["pretrained"], **args["options"])

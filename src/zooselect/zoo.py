@@ -34,10 +34,12 @@ from typing import Any
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 INITS = ("scratch", "generic")
-MULTIDOMAIN_VARIANTS = ("shared", "multibn", "adapter")
+SHARED_VARIANT = "shared"  # the multi-domain variant whose one entry is SHARED_ENTRY
+MULTIDOMAIN_VARIANTS = (SHARED_VARIANT, "multibn", "adapter")
 MULTIDOMAIN_ARCH = "resnet"  # the multi-domain expert is a ResNet (models.multidomain)
 SHARED_ENTRY = "shared-all"
 SINGLE_DOMAIN, MULTI_DOMAIN, GIVEN = "single_domain", "multi_domain", "given"
+ZOOS = (SINGLE_DOMAIN, MULTI_DOMAIN, GIVEN)  # the zoos, in the order the summary lists them
 
 
 @dataclass(frozen=True)
@@ -65,15 +67,20 @@ def single_domain_name(arch: str, source: str, init: str) -> str:
     return f"{arch}-{source}-{init}"
 
 
+def domain_entry_name(variant: str, source: str) -> str:
+    """A multi-domain variant's entry for one domain (source), ``{variant}-{domain}``."""
+    return f"{variant}-{source}"
+
+
 def multidomain_entries(variant: str, sources: list[str]) -> list[str]:
     """The zoo entries a multi-domain variant produces, in source order."""
     if variant not in MULTIDOMAIN_VARIANTS:
         raise ValueError(
             f"unknown multi-domain variant '{variant}'; valid variants: {', '.join(MULTIDOMAIN_VARIANTS)}"
         )
-    if variant == "shared":
+    if variant == SHARED_VARIANT:
         return [SHARED_ENTRY]
-    return [f"{variant}-{source}" for source in sources]
+    return [domain_entry_name(variant, source) for source in sources]
 
 
 def check_name(kind: str, name: str) -> None:

@@ -19,7 +19,7 @@ from zooselect.extraction import cache_attrs, extract, source_class_means
 from zooselect.io import read_json
 from zooselect.models.expert_attributes import expert_attributes
 from zooselect.rank import supports_gradients
-from zooselect.runtime import Stopwatch, job_device, loader_workers, start_job
+from zooselect.runtime import Stopwatch, expert_job_tasks, job_device, loader_workers, start_job
 from zooselect.seeding import derive_seed
 from zooselect.userzoo import load_zoo_expert
 
@@ -36,17 +36,8 @@ if params.gradient_dim and not supports_gradients(model):
 model = model.to(device=job_device(), memory_format=torch.channels_last)
 attributes = expert_attributes(model, info)  # what the target-agnostic baselines score
 log.info("%s: input %s", expert, spec.describe())
-datasets = {}  # each target's dataset is read once per job
-caches = snakemake.output.caches  # one path (a task's job) or a list (an expert's job)
-caches = [caches] if isinstance(caches, str) else list(caches)
 
-for task, dataset_path, split_path, output in zip(
-    params.tasks, snakemake.input.datasets, snakemake.input.splits, caches
-):
-    target, regime = task["target"], task["regime"]
-    if dataset_path not in datasets:
-        datasets[dataset_path] = load_dataset(dataset_path)
-    dataset = datasets[dataset_path]
+for target, regime, dataset, split_path, output in expert_job_tasks(snakemake, snakemake.output.caches):
     indices, seed = sample_for_selection(
         dataset.y_train, read_json(split_path), params.images_per_class, params.seed, target, regime
     )

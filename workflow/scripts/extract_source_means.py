@@ -31,7 +31,7 @@ arrays, images = source_class_means(
     loader_workers(snakemake),
 )
 write_arrays(
-    snakemake.output[0],
+    snakemake.output.source_means,
     arrays,
     {"expert": expert, "images_per_class": snakemake.params.images_per_class, "seconds": watch.seconds},
 )

@@ -5,7 +5,8 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 import pandas as pd
 
 from zooselect.costs import runtime_ratios
-from zooselect.figures import plot_accuracy_vs_shots, plot_finetune_gains, runtime_table
+from zooselect.figure_data import runtime_table
+from zooselect.figures import plot_accuracy_vs_shots, plot_finetune_gains
 from zooselect.ground_truth import read_accuracies
 from zooselect.io import write_csv
 from zooselect.runtime import start_job

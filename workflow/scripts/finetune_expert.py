@@ -7,10 +7,9 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 import numpy as np
 import torch
 
-from zooselect.data import load_dataset
 from zooselect.data.stream import Images
 from zooselect.io import read_json, write_rows
-from zooselect.runtime import job_device, loader_workers, resume_file, start_job
+from zooselect.runtime import expert_job_tasks, job_device, loader_workers, resume_file, start_job
 from zooselect.seeding import derive_seed
 from zooselect.training import Resume, Schedule, checkpoint_every, epochs_to_steps, finetune
 from zooselect.userzoo import load_zoo_expert
@@ -21,15 +20,8 @@ expert = snakemake.wildcards.expert
 workers = loader_workers(snakemake)
 pretrained, spec, _ = load_zoo_expert(expert, snakemake.input.get("checkpoint"), params.given, params.seed)
 pretrained = pretrained.to(device=job_device(), memory_format=torch.channels_last)
-datasets = {}  # each target's dataset is read once per job
 
-for task, dataset_path, split_path, output in zip(
-    params.tasks, snakemake.input.datasets, snakemake.input.splits, snakemake.output
-):
-    target, regime = task["target"], task["regime"]
-    if dataset_path not in datasets:
-        datasets[dataset_path] = load_dataset(dataset_path)
-    dataset = datasets[dataset_path]
+for target, regime, dataset, split_path, output in expert_job_tasks(snakemake, snakemake.output.results):
     indices = np.asarray(read_json(split_path)["train_indices"])
     train_images = Images(dataset.source("train"), indices)
     test_images = Images(dataset.source("test"))

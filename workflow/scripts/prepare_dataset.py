@@ -12,7 +12,7 @@ spec = snakemake.params.spec
 name = snakemake.wildcards.dataset
 
 dataset = build_dataset(spec["kind"], derive_seed(snakemake.params.seed, name), spec["options"])
-save_dataset(snakemake.output[0], dataset)
+save_dataset(snakemake.output.dataset, dataset)
 log.info(
     "%s (%s): %d train / %d test images, %d classes, in %.1f s",
     name,

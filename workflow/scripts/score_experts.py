@@ -24,5 +24,5 @@ caches = load_zoo_caches(
     check_layout=True,
 )
 results = score_zoo(caches, params.methods, params.options, params.zoos, log)
-for method, output in zip(params.methods, snakemake.output):
+for method, output in zip(params.methods, snakemake.output.scores, strict=True):
     write_rows(output, results[method], ["expert", "score", "seconds"])

@@ -40,9 +40,9 @@ for draw in range(params.draws):
     picked = draw_rows(caches[0]["labels"], params.shots, seed)
     results = score_zoo([subset_cache(cache, picked) for cache in caches], params.methods, params.options, params.zoos)
     for method, method_rows in results.items():
-        rows += [{"seed": draw, "method": method, **row} for row in method_rows]
+        rows += [{"draw": draw, "method": method, **row} for row in method_rows]
     log.info(
         "draw %d (seed %d): %d of the pool's %d images, %d methods in %.1f s",
         draw, seed, len(picked), len(pool), len(results), watch.seconds,
     )
-write_rows(snakemake.output[0], rows, ["seed", "method", "expert", "score", "seconds"])
+write_rows(snakemake.output.stability, rows, ["draw", "method", "expert", "score", "seconds"])

@@ -19,7 +19,7 @@ if shots == 0:
 else:
     indices = fewshot_indices(labels, shots, derive_seed(snakemake.params.seed, target, regime))
 write_json(
-    snakemake.output[0],
+    snakemake.output.split,
     {"target": target, "regime": regime, "shots": shots, "train_indices": indices.tolist()},
 )
 log.info("%s/%s: %d training images", target, regime, len(indices))

@@ -55,7 +55,7 @@ if "pool_split" in snakemake.input.keys():
     seconds["pool_feature_seconds"] = watch.seconds
 seconds["seconds"] = sum(seconds.values())  # all the job's work
 write_arrays(
-    snakemake.output[0],
+    snakemake.output.probe,
     arrays,
     {"target": target, "regime": regime, "seed": seed, **seconds},
 )

@@ -7,5 +7,5 @@ from zooselect.voc import write_single_label_manifest
 
 log = start_job(snakemake)
 watch = Stopwatch()
-counts = write_single_label_manifest(snakemake.output[0], snakemake.params.root, snakemake.wildcards.year)
-log.info("wrote %s: %s in %.1f s", snakemake.output[0], counts, watch.seconds)
+counts = write_single_label_manifest(snakemake.output.manifest, snakemake.params.root, snakemake.wildcards.year)
+log.info("wrote %s: %s in %.1f s", snakemake.output.manifest, counts, watch.seconds)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -54,6 +55,7 @@ __all__ = [
     "build_dataset",
     "check_dataset_options",
     "dataset_options",
+    "renamed_options",
     "fewshot_indices",
     "load_dataset",
     "sample_per_class",
@@ -117,6 +119,27 @@ def _builder(kind: str) -> Callable[..., Dataset | StreamedDataset]:
     return DATASET_KINDS[kind]
 
 
+# Options renamed, by kind: old name -> new name. The old name is still read, with a
+# warning, so configs and target files written before keep working.
+RENAMED_OPTIONS = {"url": {"cache_dir": "download_dir"}}  # not the HDF5 caches (zooselect.cache)
+
+
+def renamed_options(kind: str, options: Mapping[str, object], where: str = "") -> dict[str, object]:
+    """`options` with the old names of renamed options replaced by the new ones (warned about)."""
+    options = dict(options)
+    for old, new in RENAMED_OPTIONS.get(kind, {}).items():
+        if old in options:
+            if new in options:
+                raise ValueError(f"{where}dataset kind '{kind}': give '{new}' only ('{old}' is its old name)")
+            warnings.warn(
+                f"{where}dataset option '{old}' of kind '{kind}' is now '{new}'; '{old}' will stop working",
+                FutureWarning,
+                stacklevel=2,
+            )
+            options[new] = options.pop(old)
+    return options
+
+
 def check_dataset_options(kind: str, options: Mapping[str, object] | None = None) -> int | None:
     """Check a kind and its options without building anything (nor reading any data).
 
@@ -128,7 +151,7 @@ def check_dataset_options(kind: str, options: Mapping[str, object] | None = None
     build) passes: the build refuses it, so a dry run can still plan such a config.
     """
     _builder(kind)
-    options = dict(options or {})
+    options = renamed_options(kind, options or {})
     valid = dataset_options(kind)
     for name in options:
         if name not in valid:
@@ -148,7 +171,7 @@ def build_dataset(
     valid ones), a seed that is not a non-negative integer, or a bad option value.
     """
     builder = _builder(kind)
-    options = dict(options or {})
+    options = renamed_options(kind, options or {})
     check_dataset_options(kind, options)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")

@@ -57,23 +57,23 @@ def _file_name(url: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "download"
 
 
-def download(url: str, sha256: str, cache_dir: str | os.PathLike) -> Path:
-    """The file at ``url`` in ``cache_dir``, downloaded unless a verified copy is there.
+def download(url: str, sha256: str, download_dir: str | os.PathLike) -> Path:
+    """The file at ``url`` in ``download_dir``, downloaded unless a verified copy is there.
 
     Raises ValueError naming both hashes when the download does not match
     ``sha256`` (the partial file is removed), OSError when it cannot be fetched.
     """
     sha256 = check_sha256(sha256)
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{sha256[:12]}-{_file_name(url)}"
+    download_dir = Path(download_dir)
+    download_dir.mkdir(parents=True, exist_ok=True)
+    path = download_dir / f"{sha256[:12]}-{_file_name(url)}"
     if path.is_file():
         if file_sha256(path) == sha256:
             log.info("reusing %s (sha256 verified)", path)
             return path
         log.warning("%s does not match its sha256 any more: downloading it again", path)
         path.unlink()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=cache_dir)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=download_dir)
     try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
@@ -220,7 +220,7 @@ def extract(archive: str | os.PathLike, folder: str | os.PathLike) -> Path:
     return folder
 
 
-def fetch_archive(url: str, sha256: str, cache_dir: str | os.PathLike) -> Path:
+def fetch_archive(url: str, sha256: str, download_dir: str | os.PathLike) -> Path:
     """The folder holding the extracted archive at ``url``: downloaded, verified, extracted once."""
     sha256 = check_sha256(sha256)
     name = _file_name(url)
@@ -228,8 +228,8 @@ def fetch_archive(url: str, sha256: str, cache_dir: str | os.PathLike) -> Path:
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
             break
-    folder = Path(cache_dir) / f"{sha256[:12]}-{name}.d"
+    folder = Path(download_dir) / f"{sha256[:12]}-{name}.d"
     if folder.is_dir():  # only a complete extraction of a verified download has this name
         log.info("reusing %s", folder)
         return folder
-    return extract(download(url, sha256, cache_dir), folder)
+    return extract(download(url, sha256, download_dir), folder)

@@ -186,7 +186,7 @@ def check_url_options(
     url: object,
     sha256: object,
     root: object,
-    cache_dir: object,
+    download_dir: object,
     image_size: object,
     test_fraction: object,
     on_bad_image: object,
@@ -201,7 +201,7 @@ def url_archive(
     url: str | None = None,
     sha256: str | None = None,
     root: str = "",
-    cache_dir: str = "resources/downloads",
+    download_dir: str = "resources/downloads",
     image_size: int = 32,
     test_fraction: float = 0.2,
     on_bad_image: str = "error",
@@ -214,16 +214,16 @@ def url_archive(
       match stops the build and is removed.
     - ``root``: the image folder's path inside the archive. Empty: the
       archive's top level, or its one top-level folder if it has only one.
-    - ``cache_dir``: where the archive and its extracted folder are kept and
-      reused by later builds.
+    - ``download_dir``: where the archive and its extracted folder are kept and
+      reused by later builds (``cache_dir`` before; still read, with a warning).
     - ``image_size``, ``test_fraction``, ``on_bad_image``,
       ``min_images_per_class``: as for ``imagefolder``; the same folder and
       seed give the same dataset as ``imagefolder`` would.
     """
     require("url", url)
     require("sha256", sha256)
-    check_url_options(url, sha256, root, cache_dir, image_size, test_fraction, on_bad_image, min_images_per_class)
-    folder = _data_root(fetch_archive(url, sha256, cache_dir), root)
+    check_url_options(url, sha256, root, download_dir, image_size, test_fraction, on_bad_image, min_images_per_class)
+    folder = _data_root(fetch_archive(url, sha256, download_dir), root)
     files = folder_files(folder)
     return dataset_from_files(
         "imagefolder", seed, files, image_size, test_fraction, on_bad_image, min_images_per_class

@@ -4,7 +4,7 @@ Reference: Ueno & Kondo 2020, as cited and compared against by A. Deshpande
 et al., "A linearized framework and a new benchmark for model selection for
 fine-tuning", arXiv:2102.00084, 2021. The original code and formula were not
 found: the paper is described as combining two sparsity metrics of the
-features, and this module is OUR READING of it (see METHODS.md): two standard
+features, and this module is OUR READING of it (see docs/methods.md): two standard
 sparsity measures, each z-scored across the zoo and averaged with equal
 weight. Hoyer's measure is from P. O. Hoyer, "Non-negative Matrix
 Factorization with Sparseness Constraints", JMLR 5, 2004.

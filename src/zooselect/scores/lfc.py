@@ -140,7 +140,7 @@ def lfc_centered(features: np.ndarray, labels: np.ndarray) -> float:
     """LFC on mean-centred features: ``lfc(features, labels, centered=True)``.
 
     Registered as its own method because the paper leaves centring open and
-    it changes the ranking (see METHODS.md).
+    it changes the ranking (see docs/methods.md).
     """
     return lfc(features, labels, centered=True)
 

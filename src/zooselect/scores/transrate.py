@@ -66,7 +66,7 @@ def transrate(features: np.ndarray, labels: np.ndarray, eps: float = 1e-4) -> fl
     be ranked partly by the scale of their features. We therefore put each
     centred feature vector on the unit sphere, the normalisation under which
     the MCR^2 coding rate is derived (eps is then a distortion relative to a
-    unit-norm feature), as METHODS.md asks. The score is invariant to translation and
+    unit-norm feature), as docs/methods.md asks. The score is invariant to translation and
     positive scaling of the features and to relabelling of the classes.
 
     With a small eps the log-determinants are dominated by rank terms

@@ -99,22 +99,3 @@ def test_the_baselines_are_registered_and_usable_in_zooselect_rank():
     assert get_method("source_accuracy").inputs == ("source_accuracy",)
     assert get_method("parameter_count").inputs == ("parameter_count",)
     assert check_methods(["source_accuracy", "parameter_count", "lfc"]) == ["source_accuracy", "parameter_count", "lfc"]
-
-
-def test_source_means_loaded_with_a_cache_keep_the_caches_attributes(tmp_path):
-    """A scoring job with Domain Similarity reads the source means into each cache: the
-    experts' attributes must survive it (the means file has attributes of its own)."""
-    from zooselect.cache import write_arrays, write_cache
-    from zooselect.selection import load_zoo_caches
-
-    cache, means = tmp_path / "cache.h5", tmp_path / "means.h5"
-    write_cache(
-        cache, features=np.ones((2, 3)), probs=np.full((2, 2), 0.5), labels=np.array([0, 1]),
-        indices=np.array([0, 1]), gradients=None,
-        attrs={"expert": "x", "source_accuracy": 0.7, "parameter_count": 10},
-    )
-    write_arrays(means, {"source_means": np.ones((2, 3)), "source_counts": np.array([5, 5])}, {"expert": "x", "seconds": 1.0})
-    (loaded,) = load_zoo_caches([cache], source_mean_paths=[means])
-    assert loaded["attrs"]["parameter_count"] == 10 and "source_means" in loaded
-    rows = score_zoo([loaded], ["parameter_count", "source_accuracy"])
-    assert rows["parameter_count"][0]["score"] == parameter_count_score(10)
