@@ -24,7 +24,7 @@ def test_a_misspelt_origin_key_in_a_zoo_file_is_named_with_the_valid_keys(tmp_pa
         f"zoo file {zoo}: expert 'r18' has no 'origin' key; unknown key 'orign' (did you mean origin?); "
         "valid keys: origin (torchvision, timm, checkpoint) and that origin's keys"
     )
-    zoo.write_text("experts:\n  r18: {source: torchvision, modle: resnet18}\n")
+    zoo.write_text("experts:\n  r18: {origin: torchvision, modle: resnet18}\n")
     with pytest.raises(ZooError, match=r"expert 'r18' \(torchvision\): unknown key\(s\) modle \(did you mean model\?\)"):
         read_zoo(zoo)
 
