@@ -110,7 +110,7 @@ def test_bad_flags_are_argparse_errors(tmp_path, capsys, args):
 def test_the_methods_command_marks_the_defaults(capsys):
     assert main(["methods"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
-    assert "[default]" in lines["lfc_centered"] and "benchmark only" in lines["rsa"]
+    assert "[default]" in lines["logme"] and "[default]" in lines["lfc_centered"] and "benchmark only" in lines["rsa"]
     assert set(lines) == set(METHODS)  # one line per registered method
 
 
