@@ -26,12 +26,14 @@ def _check_size(size: object) -> int:
     return size
 
 
-def _classes(name: str, value: object, minimum: int, what: str) -> int:
-    """An option that sets the class count: an integer of at least ``minimum`` giving 2 classes or more."""
-    value = check_count(name, value, 1)
-    if value < minimum:
-        raise ValueError(f"option '{name}' gives {value} class ({what}); at least {minimum} needed")
-    return value
+def _checked(option: str, classes: object, what: str, size: object, train: object, test: object) -> int:
+    """The class count ``classes`` (set by ``option``; at least 2), after checking it, ``size`` and the splits."""
+    count = check_count(option, classes, 1)
+    if count < 2:
+        raise ValueError(f"option '{option}' gives {count} class ({what}); at least 2 needed")
+    _check_size(size)
+    check_split_sizes(train, test, count)
+    return count
 
 
 def _build(kind: str, seed: int, classes: list[str], train: int, test: int, draw) -> Dataset:
@@ -56,10 +58,7 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def check_gratings_options(orientations: object, size: object, train: object, test: object) -> int:
     """The class count of ``gratings`` (``orientations``), after checking its options."""
-    orientations = _classes("orientations", orientations, 2, "one per angle")
-    _check_size(size)
-    check_split_sizes(train, test, orientations)
-    return orientations
+    return _checked("orientations", orientations, "one per angle", size, train, test)
 
 
 def gratings(seed: int, orientations: int = 6, size: int = 48, train: int = 500, test: int = 300) -> Dataset:
@@ -98,10 +97,7 @@ def gratings(seed: int, orientations: int = 6, size: int = 48, train: int = 500,
 
 def check_noise_textures_options(bands: object, size: object, train: object, test: object) -> int:
     """The class count of ``noise_textures`` (``bands``), after checking its options."""
-    bands = _classes("bands", bands, 2, "one per frequency band")
-    _check_size(size)
-    check_split_sizes(train, test, bands)
-    return bands
+    return _checked("bands", bands, "one per frequency band", size, train, test)
 
 
 def noise_textures(seed: int, bands: int = 5, size: int = 64, train: int = 500, test: int = 300) -> Dataset:
@@ -147,10 +143,7 @@ def check_polygons_options(min_sides: object, max_sides: object, size: object, t
     """The class count of ``polygons`` (``max_sides - min_sides + 1``), after checking its options."""
     min_sides = check_count("min_sides", min_sides, 3)
     max_sides = check_count("max_sides", max_sides, min_sides)
-    count = _classes("max_sides", max_sides - min_sides + 1, 2, "one per number of sides from min_sides")
-    _check_size(size)
-    check_split_sizes(train, test, count)
-    return count
+    return _checked("max_sides", max_sides - min_sides + 1, "one per number of sides from min_sides", size, train, test)
 
 
 def polygons(
@@ -208,10 +201,7 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def check_colour_fields_options(hues: object, size: object, train: object, test: object) -> int:
     """The class count of ``colour_fields`` (``hues``), after checking its options."""
-    hues = _classes("hues", hues, 2, "one per hue")
-    _check_size(size)
-    check_split_sizes(train, test, hues)
-    return hues
+    return _checked("hues", hues, "one per hue", size, train, test)
 
 
 def colour_fields(seed: int, hues: int = 6, size: int = 32, train: int = 500, test: int = 300) -> Dataset:
