@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+from zooselect.io import BadFileError
+
 from zooselect.data import (
     DATASET_KINDS,
     Dataset,
@@ -141,8 +143,10 @@ def test_save_load_round_trip(tmp_path):
 def test_load_rejects_incomplete_or_corrupt_files(tmp_path):
     incomplete = tmp_path / "incomplete.npz"
     np.savez(incomplete, x_train=np.zeros((1, 32, 32, 3), np.uint8))
-    with pytest.raises(ValueError, match="lacks y_train"):
+    with pytest.raises(BadFileError, match="lacks y_train") as error:
         load_dataset(incomplete)
+    assert str(error.value).count(str(incomplete)) == 1  # named once, not wrapped twice
+    assert "delete it" in str(error.value) or "re-create" in str(error.value)  # what re-creates it
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"not an archive")
     with pytest.raises(ValueError, match="cannot read dataset file .*corrupt.npz"):

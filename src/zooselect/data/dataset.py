@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from ..io import BadFileError
+
 log = logging.getLogger(__name__)
 
 IMAGE_SIZE = 32
@@ -217,14 +219,15 @@ def _source_from(npz: Any, split: str):
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset | StreamedDataset:
-    """Read a dataset written by :func:`save_dataset` (pixels or a manifest)."""
+    """Read a dataset written by :func:`save_dataset` (pixels or a manifest); a file that is not
+    one raises :class:`zooselect.io.BadFileError`, naming it and what re-creates it."""
     path = Path(path)
     try:
         npz = np.load(path, allow_pickle=False)
     except (EOFError, ValueError, zipfile.BadZipFile) as e:  # truncated, or not an .npz
-        raise ValueError(f"cannot read dataset file {path}: {e} (re-run prepare_dataset)") from e
+        raise BadFileError(path, f"cannot read dataset file {path}: {e}") from e
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError(f"dataset file {path} is a single array, not an .npz archive")
+        raise BadFileError(path, "a single array, not a dataset's .npz archive")
     with npz:
         try:
             if "format" in npz.files:
@@ -239,13 +242,15 @@ def load_dataset(path: str | os.PathLike) -> Dataset | StreamedDataset:
                 )
             missing = [k for k in (*_ARRAY_KEYS, "classes") if k not in npz.files]
             if missing:
-                raise ValueError(f"dataset file {path} lacks {', '.join(missing)}")
+                raise BadFileError(path, f"not a dataset file: it lacks {', '.join(missing)}")
             arrays = {k: npz[k] for k in _ARRAY_KEYS}
             classes = [str(c) for c in npz["classes"]]
+        except BadFileError:
+            raise
         except KeyError as e:
-            raise ValueError(f"cannot read dataset file {path}: it lacks {e} (re-run prepare_dataset)") from e
+            raise BadFileError(path, f"cannot read dataset file {path}: it lacks {e}") from e
         except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
-            raise ValueError(f"cannot read dataset file {path}: {e}") from e
+            raise BadFileError(path, f"cannot read dataset file {path}: {e}") from e
     return Dataset(**arrays, classes=classes)
 
 
