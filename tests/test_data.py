@@ -55,10 +55,11 @@ def _assert_valid(ds: Dataset, train: int, test: int, num_classes: int) -> None:
 
 
 FILE_AND_DOWNLOAD_KINDS = {"imagefolder", "csv", "url", "torchvision"}  # tests/test_data_sources.py
+PATTERN_KINDS = {"gratings", "noise_textures", "polygons", "colour_fields"}  # tests/test_patterns.py (any size)
 
 
 def test_registry_lists_every_kind():
-    assert set(DATASET_KINDS) == set(EXPECTED_CLASSES) | FILE_AND_DOWNLOAD_KINDS
+    assert set(DATASET_KINDS) == set(EXPECTED_CLASSES) | FILE_AND_DOWNLOAD_KINDS | PATTERN_KINDS
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED_CLASSES))
@@ -231,7 +232,7 @@ def test_standardize_maps_a_constant_image_to_zeros():
 
 def test_unknown_kind_names_it_and_the_valid_kinds():
     with pytest.raises(
-        ValueError, match="unknown dataset kind 'xyz'; valid kinds: csv, dots, font_glyphs"
+        ValueError, match="unknown dataset kind 'xyz'; valid kinds: colour_fields, csv, dots, font_glyphs"
     ):
         build_dataset("xyz", 0)
 
