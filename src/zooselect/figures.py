@@ -440,14 +440,16 @@ def plot_accuracy_vs_shots(
 
 
 def plot_method_choice(methods: pd.DataFrame, folds: pd.DataFrame, path: str | Path, zoo: str, regime: str) -> None:
-    """Leave-one-target-out (``zooselect.method_choice``): each method's Spearman correlation per
-    target (dots) and its mean (bar), with how many folds chose it; one zoo and regime."""
+    """Leave-one-target-out (``zooselect.method_choice``): each method's mean Spearman correlation
+    over targets (bar) and its standard deviation (line), green where it is positive on every
+    target, with how many folds chose it; one zoo and regime."""
     rows = methods[(methods["zoo"] == zoo) & (methods["regime"] == regime)]
     if rows.empty:
         raise ValueError(f"method choice table has no rows for zoo '{zoo}', regime '{regime}'")
     rows = rows.sort_values("spearman_mean")
     picked = folds[(folds["zoo"] == zoo) & (folds["regime"] == regime)]
-    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(rows) + 1.6))
+    fig, ax = plt.subplots(figsize=(8.5, 0.3 * len(rows) + 1.4))
+    fig.subplots_adjust(left=0.24, right=0.97)  # room for the longest method names
     y = np.arange(len(rows))
     colours = ["tab:green" if robust else "tab:gray" for robust in rows["robust"]]
     ax.barh(y, rows["spearman_mean"], xerr=rows["spearman_std"], color=colours, alpha=0.55, capsize=2)
