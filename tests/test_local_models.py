@@ -123,7 +123,7 @@ def test_any_torchvision_classifier_splits_at_its_last_linear_layer():
     model = torchvision_model("mobilenet_v3_small", weights=None)
     assert isinstance(model, TorchvisionClassifier) and model.classifier_name == "classifier.3"
     reference = torchvision.models.mobilenet_v3_small(weights=None)
-    reference.load_state_dict(model.torchvision_state_dict())
+    reference.load_state_dict(model.library_state_dict())
     x = torch.randn(2, 3, 64, 64)
     _same_outputs(model, reference, x)
     with torch.no_grad():

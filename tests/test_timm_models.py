@@ -21,7 +21,7 @@ def test_features_are_timms_pooled_pre_logits_and_the_head_its_classifier(name):
     torch.manual_seed(0)
     model = TimmModel(name, **SMALL[name]).eval()
     reference = timm.create_model(name, pretrained=False, **SMALL[name]).eval()
-    reference.load_state_dict(model.timm_state_dict())  # every weight maps back to timm's keys
+    reference.load_state_dict(model.library_state_dict())  # every weight maps back to timm's keys
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         pre_logits = reference.forward_head(reference.forward_features(x), pre_logits=True)
@@ -35,7 +35,7 @@ def test_a_timm_state_dict_loads_under_timms_own_keys():
     torch.manual_seed(1)
     source = timm.create_model("resnet10t", pretrained=False, num_classes=5).eval()
     model = TimmModel("resnet10t", num_classes=5).eval()
-    model.load_timm_state_dict(source.state_dict())
+    model.load_library_state_dict(source.state_dict())
     x = torch.randn(2, 3, 96, 96)
     with torch.no_grad():
         torch.testing.assert_close(model(x), source(x), rtol=0, atol=0)

@@ -8,7 +8,9 @@ from torch import nn
 from zooselect.experts import initialise_from
 from zooselect.gradients import per_sample_gradients, per_sample_gradients_loop
 from zooselect.models import ARCHITECTURES, create_model, load_checkpoint, save_checkpoint
-from zooselect.models.torchvision_models import TORCHVISION_ARCHITECTURES, preprocessing
+from zooselect.models.inputs import BENCHMARK_INPUT
+from zooselect.models.registry import LIBRARIES
+from zooselect.models.torchvision_models import TORCHVISION_ARCHITECTURES
 
 SMALL = ["resnet18", "densenet121"]
 
@@ -53,7 +55,7 @@ def test_head_of_features_is_torchvisions_own_forward(arch):
         torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-5)
     # and back: our weights under torchvision's keys load into torchvision's model
     fresh = getattr(torchvision.models, arch)(weights=None, num_classes=5).eval()
-    fresh.load_state_dict(model.torchvision_state_dict())
+    fresh.load_state_dict(model.library_state_dict())
     with torch.no_grad():
         torch.testing.assert_close(fresh(x), expected, rtol=0, atol=0)
 
@@ -179,7 +181,7 @@ def fake_download(monkeypatch):
 def test_pretrained_weights_load_all_but_a_resized_classifier(fake_download):
     torch.manual_seed(0)
     model = create_model("resnet18", 7, weights="DEFAULT")
-    state = model.torchvision_state_dict()
+    state = model.library_state_dict()
     for key, value in fake_download.items():
         if not key.startswith("fc."):
             torch.testing.assert_close(state[key], value, rtol=0, atol=0)
@@ -190,10 +192,11 @@ def test_pretrained_weights_load_all_but_a_resized_classifier(fake_download):
 
 def test_preprocessing_comes_from_the_weights():
     imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-    default = preprocessing("resnet101")
-    assert (default.resize_size, default.crop_size, (default.mean, default.std)) == (256, 224, imagenet)
-    v2 = preprocessing("resnet101", "IMAGENET1K_V2")  # torchvision's newer recipe resizes to 232
-    assert (v2.resize_size, v2.crop_size, (v2.mean, v2.std), v2.interpolation) == (232, 224, imagenet, "bilinear")
-    assert preprocessing("densenet169", "DEFAULT").resize_size == 256
-    with pytest.raises(ValueError, match="not a torchvision architecture"):
-        preprocessing("resnet")
+    zooselect = LIBRARIES["zooselect"]  # the registry's: one answer for every library
+    default = zooselect.input("resnet101", None)
+    assert (default.resize, default.size, (default.mean, default.std)) == (256, 224, imagenet)
+    v2 = zooselect.input("resnet101", None, "IMAGENET1K_V2")  # torchvision's newer recipe resizes to 232
+    assert (v2.resize, v2.size, (v2.mean, v2.std), v2.interpolation) == (232, 224, imagenet, "bilinear")
+    assert zooselect.input("densenet169", None, options={"weights": "DEFAULT"}).resize == 256
+    assert LIBRARIES["torchvision"].input("densenet169", None, "DEFAULT") == zooselect.input("densenet169", None, "DEFAULT")
+    assert zooselect.input("resnet", None) == BENCHMARK_INPUT  # ours: not torchvision's preparation

@@ -81,6 +81,9 @@ ORIGINS: dict[str, dict[str, Any]] = {
     },
 }
 
+WEIGHTS_KEY = {"torchvision": "weights", "timm": "pretrained"}
+"""The key of a hub origin's weights: each origin is the library of that name (models.registry)."""
+
 
 class ZooError(ValueError):
     """A zoo file that cannot be used, with a message naming the culprit."""
@@ -297,42 +300,37 @@ def check_entry(entry: ZooEntry, where: str = "zoo file") -> None:
     the closest valid names. Imports torchvision or timm only when an entry
     of theirs is checked.
     """
+    from .models.registry import find_library, library_named
+
     args = entry.args
     try:
-        if entry.origin == "torchvision":
-            from .models.torchvision_classifiers import check_torchvision_name
-            from .models.torchvision_models import resolve_weights
-
-            check_torchvision_name(args["model"])
-            resolve_weights(args["model"], args["weights"])
-        elif entry.origin == "timm":
-            from .models.timm_models import check_timm_name
-
-            check_timm_name(args["model"])
-        else:
-            from .models.local import resolve_library
-
+        if entry.origin == "checkpoint":
             if not Path(args["path"]).is_file():
                 raise ValueError(f"checkpoint {args['path']} does not exist or is not a file")
             if args["arch"] is not None:
-                resolve_library(args["arch"], args["library"])
+                find_library(args["arch"], args["library"])
             elif args["library"] is not None:
-                resolve_library("", args["library"])
+                library_named(args["library"])
+        else:
+            library_named(entry.origin).check(args["model"], _weights(entry))
     except ValueError as error:
         raise ZooError(f"{where}: expert '{entry.name}': {error}") from None
+
+
+def _weights(entry: ZooEntry) -> Any:
+    """A hub entry's weights as its library takes them: torchvision's name, timm's ``pretrained``."""
+    return entry.args[WEIGHTS_KEY[entry.origin]]
 
 
 def gives_gradients(entry: ZooEntry) -> bool | None:
     """Whether the entry's model gives LGC its per-sample gradients (a last convolution it can
     resume from: torchvision's ResNets and DenseNets); None for a checkpoint, which tells only
     when loaded (zooselect's models and those torchvision ones do)."""
-    if entry.origin == "torchvision":
-        from .models.torchvision_models import TORCHVISION_ARCHITECTURES
+    if entry.origin == "checkpoint":
+        return None
+    from .models.registry import library_named
 
-        return entry.args["model"] in TORCHVISION_ARCHITECTURES
-    if entry.origin == "timm":
-        return False
-    return None
+    return library_named(entry.origin).gives_gradients(entry.args["model"])
 
 
 def known_source_accuracy(entry: ZooEntry) -> float | None:
@@ -366,36 +364,20 @@ def load_expert(entry: ZooEntry, seed: int | None = None) -> LoadedExpert:
         torch.manual_seed(derive_seed(seed, "expert", entry.name))
     args = entry.args
     try:
-        if entry.origin == "torchvision":
-            from .models.torchvision_classifiers import torchvision_input, torchvision_model
-
-            model = torchvision_model(args["model"], weights=args["weights"])
-            inputs = torchvision_input(args["model"], args["weights"])
-            info = {"library": "torchvision", "arch": args["model"], "weights": args["weights"]}
-        elif entry.origin == "timm":
-            from .models.timm_models import TimmModel, timm_input
-
-            model = TimmModel(args["model"], pretrained=args["pretrained"], **args["options"])
-            inputs = timm_input(model)
-            info = {"library": "timm", "arch": args["model"], "pretrained": args["pretrained"]}
-        else:
-            from .models.local import is_benchmark_architecture, load_local_expert
+        if entry.origin == "checkpoint":
+            from .models.local import load_local_expert, local_input
 
             model, info = load_local_expert(
                 args["path"], args["arch"], args["library"], args["options"], args["num_classes"]
             )
-            if info["format"] == "zooselect":
-                from .models.checkpoint import checkpoint_input
+            inputs = local_input(model, info, args["options"])
+        else:
+            from .models.registry import library_named
 
-                inputs = checkpoint_input(info)
-            elif is_benchmark_architecture(info["arch"], info["library"]):
-                inputs = BENCHMARK_INPUT
-            elif info["library"] == "timm":
-                from .models.timm_models import timm_input
-
-                inputs = timm_input(model)
-            else:
-                inputs = imagenet_input()
+            library, weights = library_named(entry.origin), _weights(entry)
+            model = library.build(args["model"], weights=weights, options=args.get("options"))
+            inputs = library.input(args["model"], model, weights)
+            info = {"library": library.name, "arch": args["model"], WEIGHTS_KEY[entry.origin]: weights}
     except ValueError as error:
         raise ZooError(f"expert '{entry.name}': {error}") from error
     except (OSError, RuntimeError) as error:  # e.g. weights that cannot be downloaded

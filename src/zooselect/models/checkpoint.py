@@ -99,8 +99,13 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     Raises :class:`zooselect.io.BadFileError` naming the file (and the
     architecture, when the state dict does not fit the spec it claims).
     """
+    return checkpoint_model(read_tensor_file(path), path)
+
+
+def checkpoint_model(payload: Any, path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The model and info of a zooselect checkpoint's contents ``payload``, read from ``path``
+    by :func:`read_tensor_file` (for the errors, which name ``path``)."""
     path = Path(path)
-    payload = read_tensor_file(path)
     if not isinstance(payload, dict) or payload.get("format") != "zooselect-checkpoint-1":
         raise BadFileError(path, "not a zooselect checkpoint (no 'format': 'zooselect-checkpoint-1')")
     missing = [key for key in ("spec", "classes", "metrics", "state_dict") if key not in payload]

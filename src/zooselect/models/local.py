@@ -10,10 +10,10 @@ Three kinds of file load, and only these:
 
 Files are read with ``torch.load(..., weights_only=True)`` or safetensors,
 so no pickled code ever runs: a file holding anything but tensors and plain
-values is refused, naming the file. The architecture is looked up in the
-registry (ours and torchvision's ResNets/DenseNets), then among
-torchvision's other classifiers, then in timm, unless ``library`` says
-which; an unknown name lists the close matches.
+values is refused, naming the file. The architecture's library builds it
+(:func:`.registry.find_library`: zooselect's, then torchvision's, then
+timm's, unless ``library`` says which; an unknown name lists the close
+matches), and :func:`local_input` gives its input preparation.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import load_checkpoint, read_tensor_file
-from .registry import ARCHITECTURES, close_matches, create_model
-from .torchvision_models import TORCHVISION_ARCHITECTURES
+from .checkpoint import checkpoint_input, checkpoint_model, read_tensor_file
+from .inputs import InputSpec
+from .library_model import LibraryModel
+from .registry import find_library, library_named
 
 log = logging.getLogger(__name__)
 
-LIBRARIES = ("zooselect", "torchvision", "timm")
 _WRAPPERS = ("state_dict", "model_state_dict", "model", "module", "net")  # common nestings
 
 
@@ -66,31 +66,6 @@ def is_zooselect_checkpoint(payload: Any) -> bool:
     return isinstance(payload, dict) and payload.get("format") == "zooselect-checkpoint-1"
 
 
-def resolve_library(arch: str, library: str | None = None) -> str:
-    """Which library builds ``arch``: the one given, or the registry, torchvision, timm in that order."""
-    if library is not None:
-        if library not in LIBRARIES:
-            raise ValueError(f"unknown library '{library}'; valid libraries: {', '.join(LIBRARIES)}")
-        return library
-    if arch in ARCHITECTURES:
-        return "zooselect"
-    from .torchvision_classifiers import torchvision_classifier_names
-
-    tv_names = torchvision_classifier_names()
-    if arch in tv_names:
-        return "torchvision"
-    import timm
-    from timm.models import split_model_name_tag
-
-    if timm.is_model(split_model_name_tag(arch)[0]):
-        return "timm"
-    candidates = [*ARCHITECTURES, *tv_names, *timm.list_models()]
-    raise ValueError(
-        f"unknown architecture '{arch}'{close_matches(arch, candidates)}; give one of zooselect's "
-        "(resnet, densenet, resnet18 ... densenet201), a torchvision classifier or a timm model"
-    )
-
-
 def infer_num_classes(state: dict[str, torch.Tensor], keys: list[str], path: str | Path) -> int:
     """Rows of the classifier weight, found under the first of ``keys`` in ``state``."""
     numbered = sorted(
@@ -103,31 +78,11 @@ def infer_num_classes(state: dict[str, torch.Tensor], keys: list[str], path: str
     raise ValueError(f"cannot tell the number of classes of {path} (no classifier weight found): give num_classes")
 
 
-def build_architecture(
-    arch: str, library: str, num_classes: int, options: dict[str, Any] | None = None
-) -> nn.Module:
-    """An untrained ``arch`` from ``library`` with a ``num_classes``-way head."""
-    options = dict(options or {})
-    if library == "zooselect":
-        return create_model(arch, num_classes, **options)
-    if library == "torchvision":
-        from .torchvision_classifiers import torchvision_model
-
-        if options:
-            raise ValueError(f"torchvision model '{arch}' from a checkpoint takes no options, got {options}")
-        return torchvision_model(arch, weights=None, num_classes=num_classes)
-    from .timm_models import TimmModel
-
-    return TimmModel(arch, pretrained=False, num_classes=num_classes, **options)
-
-
 def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path, arch: str) -> None:
     """Load ``state`` (the model's own keys or its library's) strictly, naming what does not fit."""
     try:
-        if hasattr(model, "load_timm_state_dict") and not _ours(state):
-            model.load_timm_state_dict(state)
-        elif hasattr(model, "load_torchvision_state_dict") and not _ours(state):
-            model.load_torchvision_state_dict(state)
+        if isinstance(model, LibraryModel) and not _ours(state):
+            model.load_library_state_dict(state)  # the library's own keys
         else:  # ours, or the registry's torchvision wrappers (which map torchvision keys themselves)
             model.load_state_dict(state, strict=True)
     except RuntimeError as error:
@@ -159,7 +114,7 @@ def load_local_expert(
     path = Path(path)
     payload = read_tensor_file(path)
     if is_zooselect_checkpoint(payload):
-        model, info = load_checkpoint(path)
+        model, info = checkpoint_model(payload, path)
         spec = info["spec"]
         if arch is not None and arch != spec["arch"]:
             raise ValueError(f"checkpoint {path} holds architecture '{spec['arch']}', not '{arch}'")
@@ -169,21 +124,21 @@ def load_local_expert(
         raise ValueError(
             f"{path} is a plain state dict: give its architecture (arch: resnet50, a timm name, ...)"
         )
-    library = resolve_library(arch, library)
+    found = find_library(arch, library)
     if num_classes is None:
-        keys = ["head.weight", "fc.weight", "classifier.weight", "heads.head.weight", "head.fc.weight"]
-        if library == "timm":
-            from .timm_models import timm_classifier_key
-
-            keys.insert(0, timm_classifier_key(arch))
-        num_classes = infer_num_classes(state, keys, path)
-    model = build_architecture(arch, library, num_classes, options)
+        num_classes = infer_num_classes(state, found.classifier_keys(arch), path)
+    model = found.build(arch, num_classes, options=options)
     load_state_into(model, state, path, arch)
     fmt = "safetensors" if path.suffix == ".safetensors" else "state_dict"
-    log.info("loaded %s (%s, %s %s, %d classes)", path, fmt, library, arch, num_classes)
-    return model, {"format": fmt, "arch": arch, "library": library, "num_classes": num_classes}
+    log.info("loaded %s (%s, %s %s, %d classes)", path, fmt, found.name, arch, num_classes)
+    return model, {"format": fmt, "arch": arch, "library": found.name, "num_classes": num_classes}
 
 
-def is_benchmark_architecture(arch: str, library: str) -> bool:
-    """Our own small architectures, trained on 32x32 per-image-standardised images."""
-    return library == "zooselect" and arch not in TORCHVISION_ARCHITECTURES
+def local_input(model: nn.Module, info: dict[str, Any], options: dict[str, Any] | None = None) -> InputSpec:
+    """How the expert ``load_local_expert`` returned (with its ``info``) expects its images: a
+    zooselect checkpoint's as it was trained (:func:`.checkpoint.checkpoint_input`), a state
+    dict's as its library prepares an untrained ``arch`` (the registry's)."""
+    if info["format"] == "zooselect":
+        return checkpoint_input(info)
+    return library_named(info["library"]).input(info["arch"], model, options=options)
+

@@ -19,11 +19,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 from torch import nn
 
+from ..options import close_matches
 from .inputs import InputSpec
-from .registry import close_matches
+from .library_model import LibraryModel
 
 
 
@@ -48,7 +48,7 @@ def check_timm_name(name: str) -> None:
         )
 
 
-class TimmModel(nn.Module):
+class TimmModel(LibraryModel):
     """A timm classifier split into ``body`` (up to timm's pooled pre-logits) and ``head``."""
 
     def __init__(
@@ -58,7 +58,6 @@ class TimmModel(nn.Module):
         num_classes: int | None = None,
         **options: Any,
     ) -> None:
-        super().__init__()
         import timm
 
         check_timm_name(name)
@@ -72,39 +71,9 @@ class TimmModel(nn.Module):
                 f"timm model '{name}' has a {type(head).__name__} classifier; zooselect needs a single "
                 "linear classifier (distilled models with two heads are not supported)"
             )
-        classifier = net.pretrained_cfg.get("classifier", "head")
-        self.classifier_name = classifier if isinstance(classifier, str) else classifier[0]
-        net.reset_classifier(0)
-        if num_classes is not None and num_classes != head.out_features:
-            head = nn.Linear(head.in_features, num_classes)
-        self.arch = name
-        self.body = net
-        self.head = head
-        self.feature_dim = head.in_features
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features (N, feature_dim): timm's pooled pre-logits."""
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-    def timm_state_dict(self) -> dict[str, torch.Tensor]:
-        """The state dict under timm's own keys (loads into ``timm.create_model(name)``)."""
-        out = {}
-        for key, value in self.state_dict().items():
-            group, rest = key.split(".", 1)
-            out[rest if group == "body" else f"{self.classifier_name}.{rest}"] = value
-        return out
-
-    def load_timm_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True):
-        """Load a state dict saved from the timm model itself (its own keys)."""
-        prefix = self.classifier_name + "."
-        mapped = {
-            ("head." + key[len(prefix) :] if key.startswith(prefix) else "body." + key): value
-            for key, value in state.items()
-        }
-        return self.load_state_dict(mapped, strict=strict)
+        classifier_name = _classifier_name(net.pretrained_cfg.get("classifier"))
+        net.reset_classifier(0)  # body(x) is now timm's pooled pre-logits
+        super().__init__(name, net, head, classifier_name, num_classes)
 
 
 def timm_classifier_key(name: str) -> str:
@@ -112,9 +81,14 @@ def timm_classifier_key(name: str) -> str:
     from timm.models import get_pretrained_cfg, split_model_name_tag
 
     cfg = get_pretrained_cfg(split_model_name_tag(name)[0])
-    classifier = getattr(cfg, "classifier", None) or "head"
-    classifier = classifier if isinstance(classifier, str) else classifier[0]
-    return f"{classifier}.weight"
+    return f"{_classifier_name(getattr(cfg, 'classifier', None))}.weight"
+
+
+def _classifier_name(classifier: str | tuple[str, ...] | None) -> str:
+    """A pretrained_cfg's ``classifier`` (a name, or a tuple of names for models with two heads)."""
+    if not classifier:
+        return "head"
+    return classifier if isinstance(classifier, str) else classifier[0]
 
 
 def timm_input(model: TimmModel) -> InputSpec:

@@ -14,12 +14,13 @@ torchvision is imported only when a model is built.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
+from ..options import close_matches
 from .inputs import InputSpec, imagenet_input
-from .registry import close_matches, create_model
-from .torchvision_models import TORCHVISION_ARCHITECTURES, from_torchvision_keys, resolve_weights, to_torchvision_keys
+from .registry import create_model
+from .library_model import LibraryModel
+from .torchvision_models import TORCHVISION_ARCHITECTURES, resolve_weights
 
 
 IMAGENET_CLASSES = 1000
@@ -71,11 +72,10 @@ def drop_aux_outputs(net: nn.Module) -> None:
         net.aux_logits = False
 
 
-class TorchvisionClassifier(nn.Module):
+class TorchvisionClassifier(LibraryModel):
     """A torchvision classifier split at its last linear layer into ``body`` and ``head``."""
 
     def __init__(self, arch: str, num_classes: int | None = None, weights: str | None = None) -> None:
-        super().__init__()
         from torchvision.models import get_model_builder
 
         check_torchvision_name(arch)
@@ -89,30 +89,10 @@ class TorchvisionClassifier(nn.Module):
             net = builder(weights=resolved)
             outputs = len(resolved.meta["categories"])
         drop_aux_outputs(net)
-        self.classifier_name = _last_linear(net, outputs)
-        head = net.get_submodule(self.classifier_name)
-        net.set_submodule(self.classifier_name, nn.Identity())
-        if num_classes is not None and num_classes != head.out_features:
-            head = nn.Linear(head.in_features, num_classes)  # a fresh head for other classes
-        self.arch = arch
-        self.body = net
-        self.head = head
-        self.feature_dim = head.in_features
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features (N, feature_dim): the classifier's input."""
-        return self.body(x).flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-    def torchvision_state_dict(self) -> dict[str, torch.Tensor]:
-        """The state dict under torchvision's own keys."""
-        return to_torchvision_keys(self.state_dict(), self.classifier_name)
-
-    def load_torchvision_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True):
-        """Load a state dict saved from ``torchvision.models.<arch>`` (its own keys)."""
-        return self.load_state_dict(from_torchvision_keys(state, self.classifier_name), strict=strict)
+        classifier_name = _last_linear(net, outputs)
+        head = net.get_submodule(classifier_name)
+        net.set_submodule(classifier_name, nn.Identity())
+        super().__init__(arch, net, head, classifier_name, num_classes)
 
 
 def torchvision_model(arch: str, weights: str | None = "DEFAULT", num_classes: int | None = None) -> nn.Module:

@@ -7,7 +7,7 @@ small models, so code that swaps the head (``model.head = nn.Linear(...)``)
 or copies everything but ``head.*`` works unchanged. Inside ``body`` every
 module keeps torchvision's name; ``load_state_dict`` also accepts a plain
 torchvision state dict (``conv1.weight`` … ``fc.weight``), mapping its keys
-to ours, and ``torchvision_state_dict()`` maps ours back.
+to ours, and ``library_state_dict()`` maps ours back.
 
 The LGC interface follows torchvision's own forward code: for ResNet the
 last convolution is ``layer4[-1].conv3`` (Bottleneck) or ``.conv2``
@@ -23,19 +23,16 @@ it costs ~2 s, which every job importing ``zooselect.models`` would pay).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .library_model import LibraryModel, from_library_keys
+
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 DENSENETS = ("densenet121", "densenet161", "densenet169", "densenet201")
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def resolve_weights(arch: str, weights: str | None) -> Any:
     """torchvision's weights enum member for ``weights`` ("IMAGENET1K_V1", "DEFAULT", or
@@ -54,71 +51,19 @@ def resolve_weights(arch: str, weights: str | None) -> Any:
     return enum[name]
 
 
-@dataclass(frozen=True)
-class Preprocessing:
-    """How images must be prepared for a model: resize, centre-crop, then normalise (RGB in [0, 1])."""
-
-    resize_size: int
-    crop_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str = "bilinear"
-
-
-def preprocessing(arch: str, weights: str | None = None) -> Preprocessing:
-    """The preprocessing ``weights`` were trained with (from their transforms); ImageNet's
-    (resize 256, crop 224, ImageNet mean/std) without weights. Downloads nothing."""
-    if arch not in TORCHVISION_ARCHITECTURES:
-        raise ValueError(f"'{arch}' is not a torchvision architecture; valid: {', '.join(TORCHVISION_ARCHITECTURES)}")
-    resolved = resolve_weights(arch, weights)
-    if resolved is None:
-        return Preprocessing(256, 224, IMAGENET_MEAN, IMAGENET_STD)
-    transform = resolved.transforms()
-    return Preprocessing(
-        resize_size=int(transform.resize_size[0]),
-        crop_size=int(transform.crop_size[0]),
-        mean=tuple(float(v) for v in transform.mean),
-        std=tuple(float(v) for v in transform.std),
-        interpolation=transform.interpolation.value,
-    )
-
-
-def to_torchvision_keys(state: dict[str, torch.Tensor], classifier: str) -> dict[str, torch.Tensor]:
-    """Our ``body.``/``head.`` keys renamed to torchvision's (``head.`` becomes ``{classifier}.``)."""
-    out = {}
-    for key, value in state.items():
-        group, rest = key.split(".", 1)
-        out[rest if group == "body" else f"{classifier}.{rest}"] = value
-    return out
-
-
-def from_torchvision_keys(state: dict[str, torch.Tensor], classifier: str) -> dict[str, torch.Tensor]:
-    """torchvision's keys renamed to ours: ``{classifier}.`` becomes ``head.``, the rest ``body.``."""
-    prefix = classifier + "."
-    return {
-        ("head." + key[len(prefix) :] if key.startswith(prefix) else "body." + key): value
-        for key, value in state.items()
-    }
-
-
 def _accept_torchvision_keys(module, state_dict, prefix, *_) -> None:
     """Load-state-dict pre-hook: rename plain torchvision keys (``conv1.weight``, ``fc.bias``) to ours."""
-    classifier = module.torchvision_head + "."
-    for key in [k for k in state_dict if k.startswith(prefix)]:
-        rest = key[len(prefix) :]
-        if rest.startswith(("body.", "head.")):
-            continue
-        new = "head." + rest[len(classifier) :] if rest.startswith(classifier) else "body." + rest
-        state_dict[prefix + new] = state_dict.pop(key)
+    theirs = [k for k in state_dict if k.startswith(prefix) and not k[len(prefix) :].startswith(("body.", "head."))]
+    renamed = from_library_keys({k[len(prefix) :]: state_dict.pop(k) for k in theirs}, module.classifier_name)
+    state_dict.update({prefix + key: value for key, value in renamed.items()})
 
 
-class TorchvisionModel(nn.Module):
+class TorchvisionModel(LibraryModel):
     """A torchvision classifier split into ``body`` (up to the global pool) and ``head``."""
 
     torchvision_head = ""  # torchvision's attribute name for the classifier
 
     def __init__(self, arch: str, num_classes: int, weights: str | None = None) -> None:
-        super().__init__()
         from torchvision.models import get_model_builder
 
         resolved = resolve_weights(arch, weights)
@@ -128,24 +73,8 @@ class TorchvisionModel(nn.Module):
         net = builder(weights=None, num_classes=num_classes) if resolved is None else builder(weights=resolved)
         head = getattr(net, self.torchvision_head)
         setattr(net, self.torchvision_head, nn.Identity())
-        if head.out_features != num_classes:
-            head = nn.Linear(head.in_features, num_classes)
-        self.arch = arch
-        self.body = net
-        self.head = head
-        self.feature_dim = head.in_features
+        super().__init__(arch, net, head, self.torchvision_head, num_classes)
         self.register_load_state_dict_pre_hook(_accept_torchvision_keys)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features (N, feature_dim): torchvision's forward without its classifier."""
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-    def torchvision_state_dict(self) -> dict[str, torch.Tensor]:
-        """The state dict under torchvision's own keys (loads into ``torchvision.models.<arch>``)."""
-        return to_torchvision_keys(self.state_dict(), self.torchvision_head)
 
 
 class TorchvisionResNet(TorchvisionModel):
