@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .options import env_int
+
 if TYPE_CHECKING:
     import torch
 
@@ -92,13 +94,7 @@ def gpu_count() -> tuple[int, bool]:
     """(number of GPUs this process can use, whether they are faked by ZOOSELECT_FAKE_GPU_COUNT)."""
     fake = os.environ.get(FAKE_COUNT_ENV, "").strip()
     if fake:
-        try:
-            count = int(fake)
-        except ValueError:
-            raise ValueError(f"{FAKE_COUNT_ENV} must be a whole number, got {fake!r}") from None
-        if count < 0:
-            raise ValueError(f"{FAKE_COUNT_ENV} must be at least 0, got {count}")
-        return count, True
+        return env_int(FAKE_COUNT_ENV, fake, 0), True
     import torch
 
     return (torch.cuda.device_count() if torch.cuda.is_available() else 0), False

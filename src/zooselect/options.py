@@ -6,7 +6,8 @@ option takes an integer, a number option a number, a string option a
 string, a flag true or false. This catches, at start-up, what YAML makes
 easy to get wrong (``width: "8"``, ``eps: 1e-4``, which YAML reads as a
 string). Options whose default is None or a container are left to the code
-that uses them. Importing this module imports nothing heavy.
+that uses them. Environment variables that take a number are read by
+:func:`env_int`. Importing this module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -68,3 +69,15 @@ def check_keyword_options(options: Mapping[str, Any], defaults: Mapping[str, Any
                 f"valid options: {', '.join(sorted(defaults)) or '(none)'}"
             )
     check_value_types(options, defaults)
+
+
+def env_int(name: str, text: str, minimum: int, expected: str = "a whole number") -> int:
+    """``text``, the value of environment variable ``name``, as an integer of at least
+    ``minimum``; a ValueError naming ``name`` and the value otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be {expected}, got {text!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value

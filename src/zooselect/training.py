@@ -42,6 +42,7 @@ from .data.stream import Images, batches
 from .devices import autocast, device_of
 from .extraction import predict
 from .models.inputs import BENCHMARK_INPUT, InputSpec
+from .options import env_int
 from .progress import show_progress
 
 log = logging.getLogger(__name__)
@@ -165,13 +166,7 @@ def checkpoint_every(steps_per_epoch: int) -> int:
     value = os.environ.get(CHECKPOINT_EVERY_ENV, "").strip()
     if not value or value == "epoch":
         return max(1, steps_per_epoch)
-    try:
-        every = int(value)
-    except ValueError:
-        raise ValueError(f"{CHECKPOINT_EVERY_ENV} must be 'epoch' or a number of steps, got {value!r}") from None
-    if every < 1:
-        raise ValueError(f"{CHECKPOINT_EVERY_ENV} must be at least 1, got {every}")
-    return every
+    return env_int(CHECKPOINT_EVERY_ENV, value, 1, "'epoch' or a number of steps")
 
 
 def checkpoint_seconds() -> float:

@@ -24,7 +24,7 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -330,14 +330,23 @@ def stratified_split(
     Each class puts ``round(test_fraction * count)`` items in test, but at
     least two in each split; a class with fewer than four items is an error.
     """
-    train, test = [], []
+    counts = np.bincount(labels, minlength=len(classes))
     for c in range(len(classes)):
+        if counts[c] < 4:
+            raise ValueError(f"class '{classes[c]}' has {counts[c]} images; a train/test split needs at least 4")
+    return split_per_class(labels, test_fraction, rng, range(len(classes)), keep=2)
+
+
+def split_per_class(
+    labels: np.ndarray, test_fraction: float, rng: np.random.Generator, class_ids: Iterable[int], keep: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices: each class of ``class_ids``, shuffled by ``rng``, puts
+    ``round(test_fraction * count)`` items in test but keeps at least ``keep`` in each split
+    (a class of ``keep`` items or fewer puts none in test)."""
+    train, test = [], []
+    for c in class_ids:
         idx = rng.permutation(np.flatnonzero(labels == c))
-        if len(idx) < 4:
-            raise ValueError(
-                f"class '{classes[c]}' has {len(idx)} images; a train/test split needs at least 4"
-            )
-        n_test = min(max(round(test_fraction * len(idx)), 2), len(idx) - 2)
+        n_test = max(min(max(round(test_fraction * len(idx)), keep), len(idx) - keep), 0)
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return np.concatenate(train), np.concatenate(test)

@@ -26,7 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..progress import show_progress
-from .dataset import StreamedDataset, check_count, rng_for
+from .dataset import StreamedDataset, check_count, rng_for, split_per_class
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +150,7 @@ def seeded_split(
     Each class keeps at least one image in each split (a class with one image
     stays in train).
     """
-    train, test = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = min(max(round(test_fraction * len(idx)), 1), len(idx) - 1)
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return np.concatenate(train), np.concatenate(test)
+    return split_per_class(labels, test_fraction, rng, np.unique(labels), keep=1)
 
 
 def dataset_from_files(
