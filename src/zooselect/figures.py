@@ -28,12 +28,14 @@ Figures:
   over targets), bars grouped by regime, error bars over stability draws.
 - ``plot_accuracy_vs_shots``: accuracy against training-set size for the
   baseline, the best expert and the best of a method's top-3, per target.
+- ``plot_method_choice``: leave-one-target-out's choice of method.
+- ``plot_ranking``: ``zooselect rank``'s ranking table (``rank.ranking_table``),
+  one bar panel per method.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -54,6 +56,7 @@ from .figure_data import (  # noqa: E402
     regime_order,
     topk_gain_panels,
 )
+from .io import atomic_path  # noqa: E402
 
 DPI = 110
 GAIN_CMAP = "RdBu"  # red: worse than the baseline, blue: better
@@ -65,18 +68,14 @@ MAX_ANNOTATED_CELLS = 600
 # --------------------------------------------------------------------- helpers
 
 
-def _save(fig: plt.Figure, path: str | Path) -> None:
+def _save(fig: plt.Figure, path: str | Path, dpi: int = DPI) -> None:
     """Write `fig` as a PNG to a temporary name, rename it to `path`, close the figure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     try:
         # No "Software" tag and no timestamp: the same input gives the same bytes.
-        fig.savefig(partial, format="png", dpi=DPI, metadata={"Software": None})
-        os.replace(partial, path)  # a crash leaves nothing that looks finished
+        with atomic_path(path) as partial:  # a crash leaves nothing that looks finished
+            fig.savefig(partial, format="png", dpi=dpi, metadata={"Software": None})
     finally:
         plt.close(fig)
-        partial.unlink(missing_ok=True)
 
 
 def _symmetric_norm(*arrays: np.ndarray, floor: float = 1.0) -> Normalize:
@@ -465,3 +464,28 @@ def plot_method_choice(methods: pd.DataFrame, folds: pd.DataFrame, path: str | P
         fontsize=9,
     )
     _save(fig, path)
+
+
+# ------------------------------------------------- zooselect rank's ranking
+
+
+RANKING_DPI = 120
+
+
+def plot_ranking(table: pd.DataFrame, methods: Sequence[str], path: str | Path) -> None:
+    """A bar chart: one panel per method (and fine-tuned accuracy), experts in ranking order."""
+    panels = [*methods, *(["finetune_accuracy"] if "finetune_accuracy" in table else [])]
+    height = max(2.5, 0.35 * len(table) + 1.2)
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.5, height), sharey=True, squeeze=False)
+    experts = list(table["expert"])[::-1]  # best at the top
+    for ax, name in zip(axes[0], panels):
+        values = table.set_index("expert").loc[experts, name].to_numpy(dtype=float)
+        colours = ["#4c72b0" if name != "finetune_accuracy" else "#dd8452"] * len(values)
+        ax.barh(range(len(experts)), np.nan_to_num(values), color=colours)
+        ax.set_title(name, fontsize=10)
+        ax.axvline(0, color="black", linewidth=0.6)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0][0].set_yticks(range(len(experts)), experts, fontsize=9)
+    fig.suptitle(f"experts ranked by {methods[0]} (top = best)", fontsize=11)
+    fig.tight_layout()
+    _save(fig, path, dpi=RANKING_DPI)

@@ -307,36 +307,6 @@ def format_table(table: "pd.DataFrame") -> str:  # noqa: F821
     return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
 
 
-def plot_ranking(table: "pd.DataFrame", methods: Sequence[str], path: str | Path) -> None:  # noqa: F821
-    """A bar chart: one panel per method (and fine-tuned accuracy), experts in ranking order."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .io import atomic_path
-
-    panels = [*methods, *(["finetune_accuracy"] if "finetune_accuracy" in table else [])]
-    height = max(2.5, 0.35 * len(table) + 1.2)
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.5, height), sharey=True, squeeze=False)
-    experts = list(table["expert"])[::-1]  # best at the top
-    for ax, name in zip(axes[0], panels):
-        values = table.set_index("expert").loc[experts, name].to_numpy(dtype=float)
-        colours = ["#4c72b0" if name != "finetune_accuracy" else "#dd8452"] * len(values)
-        ax.barh(range(len(experts)), np.nan_to_num(values), color=colours)
-        ax.set_title(name, fontsize=10)
-        ax.axvline(0, color="black", linewidth=0.6)
-        ax.tick_params(axis="x", labelsize=8)
-    axes[0][0].set_yticks(range(len(experts)), experts, fontsize=9)
-    fig.suptitle(f"experts ranked by {methods[0]} (top = best)", fontsize=11)
-    fig.tight_layout()
-    try:
-        with atomic_path(path) as partial:
-            fig.savefig(partial, format="png", dpi=120, metadata={"Software": None})
-    finally:
-        plt.close(fig)
-
-
 def _load(entry: ZooEntry, seed: int) -> LoadedExpert:
     """``load_expert`` with the torch generator seeded by the expert's name: an expert with random
     weights gets the same weights in every run (and when reloaded), as in the workflow."""
@@ -445,6 +415,7 @@ def _rank(
     from .cache import read_cache, sample_for_selection
     from .data import build_dataset
     from .data.stream import Images
+    from .figures import plot_ranking
     from .io import write_csv, write_json, write_rows
     from .models.expert_attributes import parameter_count
     from .progress import progress_bars
