@@ -52,6 +52,7 @@ from .figure_data import (  # noqa: E402
     MEAN_TARGET,
     accuracy_vs_shots_lines,
     finetune_gain_panels,
+    method_choice_rows,
     method_quality,
     regime_order,
     topk_gain_panels,
@@ -442,11 +443,7 @@ def plot_method_choice(methods: pd.DataFrame, folds: pd.DataFrame, path: str | P
     """Leave-one-target-out (``zooselect.method_choice``): each method's mean Spearman correlation
     over targets (bar) and its standard deviation (line), green where it is positive on every
     target, with how many folds chose it; one zoo and regime."""
-    rows = methods[(methods["zoo"] == zoo) & (methods["regime"] == regime)]
-    if rows.empty:
-        raise ValueError(f"method choice table has no rows for zoo '{zoo}', regime '{regime}'")
-    rows = rows.sort_values("spearman_mean")
-    picked = folds[(folds["zoo"] == zoo) & (folds["regime"] == regime)]
+    rows, n_folds = method_choice_rows(methods, folds, zoo, regime)
     fig, ax = plt.subplots(figsize=(8.5, 0.3 * len(rows) + 1.4))
     fig.subplots_adjust(left=0.24, right=0.97)  # room for the longest method names
     y = np.arange(len(rows))
@@ -454,13 +451,13 @@ def plot_method_choice(methods: pd.DataFrame, folds: pd.DataFrame, path: str | P
     ax.barh(y, rows["spearman_mean"], xerr=rows["spearman_std"], color=colours, alpha=0.55, capsize=2)
     for i, (_, row) in enumerate(rows.iterrows()):
         if row["wins"]:
-            ax.text(1.02, i, f"chosen {row['wins']}/{len(picked)}", va="center", fontsize=7)
+            ax.text(1.02, i, f"chosen {row['wins']}/{n_folds}", va="center", fontsize=7)
     ax.set_yticks(y, rows["method"], fontsize=8)
     ax.axvline(0, color="black", lw=0.6)
     ax.set_xlim(-1, 1.3)
     ax.set_xlabel("Spearman correlation with fine-tuned accuracy (bar: mean over targets, line: std)")
     ax.set_title(
-        f"{zoo}, {regime}: leave-one-target-out over {len(picked)} targets (green: positive on every target)",
+        f"{zoo}, {regime}: leave-one-target-out over {n_folds} targets (green: positive on every target)",
         fontsize=9,
     )
     _save(fig, path)
