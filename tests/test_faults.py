@@ -26,7 +26,7 @@ from zooselect.models.local import load_local_expert
 from zooselect.runtime import workflow_remake_hint
 from zooselect.selection import load_zoo_caches
 from zooselect.summary import read_finetune, read_scores
-from zooselect.multidomain import train_multidomain
+from zooselect.multidomain_training import train_multidomain
 from zooselect.runtime import resume_file
 from zooselect.data.stream import Images, PackedSource
 from zooselect.training import Resume, Schedule, finetune, train

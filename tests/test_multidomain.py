@@ -1,4 +1,5 @@
-"""The multi-domain expert: variants, sampling, training, export to ordinary resnet entries."""
+"""The multi-domain expert: its network (zooselect.models.multidomain) and its training
+(zooselect.multidomain_training): variants, sampling, training, export to ordinary resnet entries."""
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from zooselect.models.multidomain import (
     export_entries,
 )
 from zooselect.models.resnet import ResNet
-from zooselect.multidomain import batch_stream, entry_metrics, epoch_batches, epoch_draws, train_multidomain
+from zooselect.multidomain_training import batch_stream, entry_metrics, epoch_batches, epoch_draws, train_multidomain
 from zooselect.training import Schedule
 
 OPTIONS = {"width": 4}

@@ -351,7 +351,7 @@ def test_an_unreadable_or_copied_cache_is_rebuilt_with_a_warning_naming_it(tmp_p
     copied.write_bytes(untouched.read_bytes())  # another expert's cache under this expert's name
     stamp = untouched.stat().st_mtime_ns
 
-    with caplog.at_level(logging.WARNING, logger="zooselect.rank"):
+    with caplog.at_level(logging.WARNING, logger="zooselect.cache"):
         second = rank(target, entries, out, RankOptions(methods=("lfc", "logme"), **QUIET))
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(str(truncated) in w and "not a readable HDF5 file" in w and "rebuilding" in w for w in warnings)

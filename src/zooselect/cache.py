@@ -8,14 +8,15 @@ attributes recording the layer, K (images per class sampled for selection),
 the seed and the seconds extraction took. Score functions never read files:
 ``read_cache`` turns a file into the arrays they take, checking it: a
 truncated, overwritten or mismatched file raises
-:class:`zooselect.io.BadFileError` naming it.
+:class:`zooselect.io.BadFileError` naming it; ``reusable_cache`` tells
+whether a file already holds what a new extraction would write
+(``zooselect rank`` reuses its caches; the workflow leaves that to Snakemake).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,25 @@ def read_cache(path: str | Path, expect: Mapping[str, Any] | None = None) -> dic
             )
     check_attrs(path, cache["attrs"], expect)
     cache["expert"] = cache["attrs"].get("expert", path.stem)
+    return cache
+
+
+def reusable_cache(path: str | Path, expect: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The cache at ``path`` when it was made from what ``expect`` says (its ``spec``, expert,
+    target and regime) and reads back whole; else None, and the caller rebuilds it. A file that
+    cannot be read (truncated, overwritten, another expert's) is treated as missing, with a warning."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        cache = read_cache(path, {key: value for key, value in expect.items() if key != "spec"})
+    except BadFileError as error:
+        log.warning("cache %s cannot be used (%s); rebuilding it", path, error.problem)
+        return None
+    if cache["attrs"].get("spec") != expect["spec"]:
+        log.info("%s: %s was made from other inputs or options; re-extracting it", expect["expert"], path)
+        return None
+    log.info("%s: reusing %s", expect["expert"], path)
     return cache
 
 

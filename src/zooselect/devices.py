@@ -187,6 +187,22 @@ def current_device() -> "torch.device":
     return (_current or Lease()).device
 
 
+def resolve_device(name: str) -> "torch.device":
+    """The device a name asks for (``zooselect rank --device``): ``auto`` picks the first GPU where
+    there is one; a name torch does not know, or a GPU where torch sees none, raises ValueError."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {name!r}: {error}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch sees no GPU")
+    return device
+
+
 def device_of(model: Any) -> Any:
     """The torch device a model's parameters are on (the CPU for a model without any)."""
     import torch

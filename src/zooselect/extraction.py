@@ -2,7 +2,8 @@
 
 Every consumer of an expert's outputs goes through here: the workflow's
 caches (``extract_cache``), its source class means (Domain Similarity),
-RSA's probe features, test accuracy, and ``zooselect rank``. Images stream
+RSA's probe features, test accuracy, and ``zooselect rank``; ``write_extraction``
+writes the caches of the first and the last. Images stream
 through :func:`zooselect.data.stream.batches`, prepared by the expert's
 :class:`~zooselect.models.inputs.InputSpec`; only the outputs (N × D
 features, N × C probabilities, N × Dg projected gradients) are held, never
@@ -19,12 +20,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .cache import write_cache
 from .data.stream import Images, batches, in_order
 from .devices import autocast, device_of
 from .models.inputs import BENCHMARK_INPUT, InputSpec
@@ -140,15 +143,25 @@ def extract(
     return Extraction(features, probs, images.labels, images.indices, gradients, seconds)
 
 
-def cache_attrs(extraction: Extraction, **attrs: Any) -> dict[str, Any]:
-    """The attributes a cache records besides its arrays: ``attrs`` and the seconds of each part."""
+def write_extraction(path: str | Path, extraction: Extraction, attrs: dict[str, Any]) -> None:
+    """Write ``extraction`` as a cache at ``path`` (:func:`zooselect.cache.write_cache`): its
+    arrays, ``attrs``, and the seconds each part took (``forward_seconds``, ``gradient_seconds``
+    and their sum ``seconds``). The workflow's caches and ``zooselect rank``'s are written here."""
     seconds = extraction.seconds
-    return {
-        **attrs,
-        "forward_seconds": seconds.get("forward", 0.0),
-        "gradient_seconds": seconds.get("gradients", 0.0),
-        "seconds": sum(seconds.values()),
-    }
+    write_cache(
+        path,
+        features=extraction.features,
+        probs=extraction.probs,
+        labels=extraction.labels,
+        indices=extraction.indices,
+        gradients=extraction.gradients,
+        attrs={
+            **attrs,
+            "forward_seconds": seconds.get("forward", 0.0),
+            "gradient_seconds": seconds.get("gradients", 0.0),
+            "seconds": sum(seconds.values()),
+        },
+    )
 
 
 def class_means(features: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -264,6 +264,18 @@ def accuracy_vs_shots_lines(
     return pd.DataFrame(rows, columns=["target", "regime", "baseline", "best", "method"])
 
 
+def method_choice_rows(
+    methods: pd.DataFrame, folds: pd.DataFrame, zoo: str, regime: str
+) -> tuple[pd.DataFrame, int]:
+    """One zoo and regime's rows of the method choice table (``zooselect.method_choice``), by mean
+    Spearman correlation, lowest first, and the number of its leave-one-target-out folds."""
+    rows = methods[(methods["zoo"] == zoo) & (methods["regime"] == regime)]
+    if rows.empty:
+        raise ValueError(f"method choice table has no rows for zoo '{zoo}', regime '{regime}'")
+    picked = folds[(folds["zoo"] == zoo) & (folds["regime"] == regime)]
+    return rows.sort_values("spearman_mean"), len(picked)
+
+
 # ---------------------------------------------------------- runtime table
 
 

@@ -28,12 +28,14 @@ Figures:
   over targets), bars grouped by regime, error bars over stability draws.
 - ``plot_accuracy_vs_shots``: accuracy against training-set size for the
   baseline, the best expert and the best of a method's top-3, per target.
+- ``plot_method_choice``: leave-one-target-out's choice of method.
+- ``plot_ranking``: ``zooselect rank``'s ranking table (``rank.ranking_table``),
+  one bar panel per method.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -50,10 +52,12 @@ from .figure_data import (  # noqa: E402
     MEAN_TARGET,
     accuracy_vs_shots_lines,
     finetune_gain_panels,
+    method_choice_rows,
     method_quality,
     regime_order,
     topk_gain_panels,
 )
+from .io import atomic_path  # noqa: E402
 
 DPI = 110
 GAIN_CMAP = "RdBu"  # red: worse than the baseline, blue: better
@@ -65,18 +69,14 @@ MAX_ANNOTATED_CELLS = 600
 # --------------------------------------------------------------------- helpers
 
 
-def _save(fig: plt.Figure, path: str | Path) -> None:
+def _save(fig: plt.Figure, path: str | Path, dpi: int = DPI) -> None:
     """Write `fig` as a PNG to a temporary name, rename it to `path`, close the figure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     try:
         # No "Software" tag and no timestamp: the same input gives the same bytes.
-        fig.savefig(partial, format="png", dpi=DPI, metadata={"Software": None})
-        os.replace(partial, path)  # a crash leaves nothing that looks finished
+        with atomic_path(path) as partial:  # a crash leaves nothing that looks finished
+            fig.savefig(partial, format="png", dpi=dpi, metadata={"Software": None})
     finally:
         plt.close(fig)
-        partial.unlink(missing_ok=True)
 
 
 def _symmetric_norm(*arrays: np.ndarray, floor: float = 1.0) -> Normalize:
@@ -443,11 +443,7 @@ def plot_method_choice(methods: pd.DataFrame, folds: pd.DataFrame, path: str | P
     """Leave-one-target-out (``zooselect.method_choice``): each method's mean Spearman correlation
     over targets (bar) and its standard deviation (line), green where it is positive on every
     target, with how many folds chose it; one zoo and regime."""
-    rows = methods[(methods["zoo"] == zoo) & (methods["regime"] == regime)]
-    if rows.empty:
-        raise ValueError(f"method choice table has no rows for zoo '{zoo}', regime '{regime}'")
-    rows = rows.sort_values("spearman_mean")
-    picked = folds[(folds["zoo"] == zoo) & (folds["regime"] == regime)]
+    rows, n_folds = method_choice_rows(methods, folds, zoo, regime)
     fig, ax = plt.subplots(figsize=(8.5, 0.3 * len(rows) + 1.4))
     fig.subplots_adjust(left=0.24, right=0.97)  # room for the longest method names
     y = np.arange(len(rows))
@@ -455,13 +451,38 @@ def plot_method_choice(methods: pd.DataFrame, folds: pd.DataFrame, path: str | P
     ax.barh(y, rows["spearman_mean"], xerr=rows["spearman_std"], color=colours, alpha=0.55, capsize=2)
     for i, (_, row) in enumerate(rows.iterrows()):
         if row["wins"]:
-            ax.text(1.02, i, f"chosen {row['wins']}/{len(picked)}", va="center", fontsize=7)
+            ax.text(1.02, i, f"chosen {row['wins']}/{n_folds}", va="center", fontsize=7)
     ax.set_yticks(y, rows["method"], fontsize=8)
     ax.axvline(0, color="black", lw=0.6)
     ax.set_xlim(-1, 1.3)
     ax.set_xlabel("Spearman correlation with fine-tuned accuracy (bar: mean over targets, line: std)")
     ax.set_title(
-        f"{zoo}, {regime}: leave-one-target-out over {len(picked)} targets (green: positive on every target)",
+        f"{zoo}, {regime}: leave-one-target-out over {n_folds} targets (green: positive on every target)",
         fontsize=9,
     )
     _save(fig, path)
+
+
+# ------------------------------------------------- zooselect rank's ranking
+
+
+RANKING_DPI = 120
+
+
+def plot_ranking(table: pd.DataFrame, methods: Sequence[str], path: str | Path) -> None:
+    """A bar chart: one panel per method (and fine-tuned accuracy), experts in ranking order."""
+    panels = [*methods, *(["finetune_accuracy"] if "finetune_accuracy" in table else [])]
+    height = max(2.5, 0.35 * len(table) + 1.2)
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.5, height), sharey=True, squeeze=False)
+    experts = list(table["expert"])[::-1]  # best at the top
+    for ax, name in zip(axes[0], panels):
+        values = table.set_index("expert").loc[experts, name].to_numpy(dtype=float)
+        colours = ["#4c72b0" if name != "finetune_accuracy" else "#dd8452"] * len(values)
+        ax.barh(range(len(experts)), np.nan_to_num(values), color=colours)
+        ax.set_title(name, fontsize=10)
+        ax.axvline(0, color="black", linewidth=0.6)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0][0].set_yticks(range(len(experts)), experts, fontsize=9)
+    fig.suptitle(f"experts ranked by {methods[0]} (top = best)", fontsize=11)
+    fig.tight_layout()
+    _save(fig, path, dpi=RANKING_DPI)

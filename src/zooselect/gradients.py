@@ -38,6 +38,14 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+GRADIENT_INTERFACE = ("last_conv", "split_at_last_conv", "features_from_last_conv")
+
+
+def supports_gradients(model: nn.Module) -> bool:
+    """LGC needs the model's last convolution and a way to resume from it
+    (zooselect's models, torchvision's ResNets and DenseNets)."""
+    return all(hasattr(model, a) for a in GRADIENT_INTERFACE)
+
 
 def fit_ridge_head(features: torch.Tensor, targets: torch.Tensor, ridge: float = 1e3):
     """(W, b) minimising ‖F W + b − Y‖² + ridge·N·‖W‖², in closed form (float64)."""

@@ -11,14 +11,14 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 
 import torch
 
-from zooselect.cache import sample_for_selection, write_arrays, write_cache
+from zooselect.cache import sample_for_selection, write_arrays
 from zooselect.data import load_dataset
 from zooselect.data.stream import Images
 from zooselect.experts import merge_sources
-from zooselect.extraction import cache_attrs, extract, source_class_means
+from zooselect.extraction import extract, source_class_means, write_extraction
+from zooselect.gradients import supports_gradients
 from zooselect.io import read_json
 from zooselect.models.expert_attributes import expert_attributes
-from zooselect.rank import supports_gradients
 from zooselect.runtime import Stopwatch, expert_job_tasks, job_device, loader_workers, start_job
 from zooselect.seeding import derive_seed
 from zooselect.userzoo import load_zoo_expert
@@ -51,15 +51,10 @@ for target, regime, dataset, split_path, output in expert_job_tasks(snakemake, s
         gradient_seed=derive_seed(params.seed, "projection", target, regime, expert),
         workers=workers,
     )
-    write_cache(
+    write_extraction(
         output,
-        features=extraction.features,
-        probs=extraction.probs,
-        labels=extraction.labels,
-        indices=extraction.indices,
-        gradients=extraction.gradients,
-        attrs=cache_attrs(
-            extraction,
+        extraction,
+        attrs=dict(
             expert=expert,
             target=target,
             regime=regime,

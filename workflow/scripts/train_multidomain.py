@@ -7,7 +7,7 @@ from zooselect.data import load_dataset
 from zooselect.io import write_json
 from zooselect.models import save_checkpoint
 from zooselect.models.multidomain import export_entries
-from zooselect.multidomain import entry_metrics, train_multidomain
+from zooselect.multidomain_training import entry_metrics, train_multidomain
 from zooselect.runtime import Stopwatch, job_device, loader_workers, resume_file, start_job
 from zooselect.seeding import derive_seed
 from zooselect.training import Resume, checkpoint_every, schedule_from_config
