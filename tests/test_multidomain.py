@@ -1,4 +1,4 @@
-"""The multi-domain expert: its network (zooselect.models.multidomain) and its training
+"""The multi-domain expert: its network (zooselect.models.multidomain_resnet) and its training
 (zooselect.multidomain_training): variants, sampling, training, export to ordinary resnet entries."""
 
 import numpy as np
@@ -8,7 +8,7 @@ import torch
 from zooselect.data import Dataset
 from zooselect.gradients import per_sample_gradients, per_sample_gradients_loop
 from zooselect.models import create_model, load_checkpoint, save_checkpoint
-from zooselect.models.multidomain import (
+from zooselect.models.multidomain_resnet import (
     VARIANTS,
     MultiDomainResNet,
     entry_names,

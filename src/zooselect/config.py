@@ -107,7 +107,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         )
     _check_arch("selection.probe.options", probe_arch, probe.get("options", {}))
     if config["zoo"].get("multidomain", {}).get("variants"):
-        from .models.multidomain import check_trunk_options
+        from .models.multidomain_resnet import check_trunk_options
 
         try:
             check_trunk_options(config["zoo"]["multidomain"].get("options", {}))

@@ -13,7 +13,7 @@ no gradient at another domain's steps, and ``torch.optim.SGD`` leaves a
 parameter without a gradient (and its momentum) untouched.
 
 The architecture and its export to ordinary ``resnet`` zoo entries live in
-``zooselect.models.multidomain``.
+``zooselect.models.multidomain_resnet``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch import nn
 
 from .data.stream import Images
 from .models.inputs import benchmark_input
-from .models.multidomain import SHARED_ENTRY, MultiDomainResNet, check_variant, export_shared
+from .models.multidomain_resnet import SHARED_ENTRY, MultiDomainResNet, check_variant, export_shared
 from .seeding import derive_seed
 from .training import Resume, Schedule, accuracy, train
 

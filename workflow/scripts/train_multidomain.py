@@ -6,7 +6,7 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 from zooselect.data import load_dataset
 from zooselect.io import write_json
 from zooselect.models import save_checkpoint
-from zooselect.models.multidomain import export_entries
+from zooselect.models.multidomain_resnet import export_entries
 from zooselect.multidomain_training import entry_metrics, train_multidomain
 from zooselect.runtime import Stopwatch, job_device, loader_workers, resume_file, start_job
 from zooselect.seeding import derive_seed

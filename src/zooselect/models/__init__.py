@@ -4,7 +4,7 @@
 library (zooselect's own architectures, any torchvision classifier, any
 timm model) that checks, builds and prepares input for it. The pieces it
 uses: our networks (:mod:`.resnet`, :mod:`.densenet`,
-:mod:`.multidomain`), the wrappers of torchvision's and timm's models
+:mod:`.multidomain_resnet`), the wrappers of torchvision's and timm's models
 (:mod:`.torchvision_models`, :mod:`.torchvision_classifiers`,
 :mod:`.timm_models`, :mod:`.library_keys`), input preparation
 (:mod:`.inputs`), and checkpoint files (:mod:`.checkpoint` reads every one,

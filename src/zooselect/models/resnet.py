@@ -9,7 +9,7 @@ block's) gets a *parallel residual adapter* (Rebuffi et al., CVPR 2018,
 "Efficient parametrization of multi-domain deep neural networks"): a 1x1
 convolution on the same input with the same stride whose output is added to
 the 3x3 convolution's before its batch norm. It is how one domain of the
-multi-domain expert's Adapter variant (``zooselect.models.multidomain``) is
+multi-domain expert's Adapter variant (``zooselect.models.multidomain_resnet``) is
 exported as an ordinary ``resnet`` checkpoint. The option defaults to False,
 which builds exactly the network (parameters, state-dict keys, random
 initialisation) of checkpoints written before it existed.
