@@ -76,9 +76,9 @@ def run_snakemake(
     )
 
 
-def write_image_folder(root: Path, classes: dict[str, int], seed: int, side: int = 256) -> Path:
+def write_image_folder(root: Path, classes: dict[str, int], seed: int, side: int = 256, noise: float = 15) -> Path:
     """An image folder: ``classes`` -> image count; each class has its own colour and stripe
-    direction, ``side`` x ``side`` JPEGs."""
+    direction, ``side`` x ``side`` JPEGs, with Gaussian pixel ``noise`` (its standard deviation)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:side, 0:side]
     for k, (name, count) in enumerate(classes.items()):
@@ -86,7 +86,7 @@ def write_image_folder(root: Path, classes: dict[str, int], seed: int, side: int
         colour = np.array([60 + 60 * (k % 3), 200 - 50 * (k % 4), 90 + 40 * k % 160])
         for i in range(count):
             stripes = np.sin((xx if k % 2 else yy) * rng.uniform(0.05, 0.2) + rng.uniform(0, 6))
-            pixels = colour + 50 * stripes[..., None] + rng.normal(0, 15, (side, side, 3))
+            pixels = colour + 50 * stripes[..., None] + rng.normal(0, noise, (side, side, 3))
             Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(root / name / f"{i:03d}.jpg", quality=85)
     return root
 

@@ -10,7 +10,7 @@ import torchvision
 from safetensors.torch import save_file
 
 from zooselect.models import create_model, save_checkpoint
-from zooselect.models.inputs import BENCHMARK_INPUT, InputSpec
+from zooselect.models.inputs import BENCHMARK_INPUT, InputSpec, benchmark_input, imagenet_input
 from zooselect.models.local import load_local_expert, read_tensor_file
 from zooselect.models.torchvision_classifiers import TorchvisionClassifier, torchvision_input, torchvision_model
 
@@ -170,6 +170,25 @@ def test_resize_crop_and_normalise():
         InputSpec(size=10, resize=8)
     with pytest.raises(ValueError, match="both mean and std"):
         InputSpec(size=8, resize=8, mean=(0.5, 0.5, 0.5))
+
+
+def test_benchmark_experts_train_on_small_shifts_never_flips_or_zooms():
+    """Their training shifts the embedded arrays by up to 2 pixels: so does their augmentation of
+    image files, at 32 pixels, and keeps the whole image (no flip, no random resized crop)."""
+    image = torch.arange(3 * 40 * 48, dtype=torch.int64).remainder(251).to(torch.uint8).view(3, 40, 48)
+    spec = benchmark_input(32)
+    base = spec.eval_geometry()(image)  # shorter side 32, centre crop
+    padded = torch.nn.functional.pad(base[None].float(), (2, 2, 2, 2), mode="replicate")[0].to(torch.uint8)
+    shifts = set()
+    torch.manual_seed(0)
+    for _ in range(40):
+        out = spec.train_geometry()(image)
+        found = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(out, padded[:, dy : dy + 32, dx : dx + 32])]
+        assert found, "not a shift of at most 2 pixels of the eval image"
+        shifts.add(found[0])
+    assert len(shifts) > 5  # the shift is random
+    imagenet = imagenet_input(36, 32)
+    assert imagenet.train_geometry()(image).shape == (3, 32, 32)  # the standard augmentation
 
 
 def test_inception_v3_with_weights_fine_tunes_from_its_main_output_only(monkeypatch):

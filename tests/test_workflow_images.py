@@ -25,9 +25,9 @@ from zooselect.data.stream import FileSource
 
 pytestmark = pytest.mark.workflow
 
-def _write_folder(root: Path, classes: dict[str, int], seed: int) -> Path:
+def _write_folder(root: Path, classes: dict[str, int], seed: int, noise: float = 15) -> Path:
     """``classes`` -> image count; 256 x 256 JPEGs (``_tiny.write_image_folder``)."""
-    return write_image_folder(root, classes, seed, side=256)
+    return write_image_folder(root, classes, seed, side=256, noise=noise)
 
 
 def _config(source: Path, target: Path) -> dict:
@@ -42,7 +42,8 @@ def _config(source: Path, target: Path) -> dict:
 def run(tmp_path_factory):
     base = tmp_path_factory.mktemp("images")
     source = _write_folder(base / "source", {"bars": 60, "dots": 60, "waves": 60}, seed=0)
-    target = _write_folder(base / "target", {"calm": 50, "storm": 50}, seed=1)
+    # noisy enough that the experts' fine-tuned accuracies differ (a ranking to judge)
+    target = _write_folder(base / "target", {"calm": 50, "storm": 50}, seed=1, noise=250)
     workdir = base / "work"
     workdir.mkdir()
     write_config(workdir, _config(source, target))

@@ -72,8 +72,19 @@ class InputSpec:
         return v2.Compose([ResizeShorter(self.resize, self.interpolation), v2.CenterCrop(self.size)])
 
     def train_geometry(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The standard augmentation at this input size, on uint8: a random resized crop and a
-        horizontal flip (random: run it under a seeded generator)."""
+        """The augmentation this kind of expert is trained with, on uint8 (random: run it under a
+        seeded generator).
+
+        Experts normalised by a mean and std (torchvision's, timm's): the standard random
+        resized crop and horizontal flip. The benchmark's per-image-standardised experts: the
+        eval geometry, then a random shift of up to ``size // 16`` pixels each way (2 at 32
+        pixels, edge padding), as their training shifts the embedded arrays, and no flip:
+        a random resized crop keeps as little as 8 % of a 32-pixel digit, and mirrored
+        glyphs are other glyphs.
+        """
+        if self.standardized:
+            shift = max(1, self.size // 16)
+            return v2.Compose([self.eval_geometry(), v2.RandomCrop(self.size, padding=shift, padding_mode="edge")])
         return v2.Compose(
             [
                 v2.RandomResizedCrop(self.size, interpolation=_INTERPOLATION[self.interpolation], antialias=True),
