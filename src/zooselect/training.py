@@ -5,9 +5,10 @@ momentum 0.9 and weight decay, and a step decay x0.1 at fixed fractions of
 the run (``torch.optim.lr_scheduler.MultiStepLR``). Images stream from an
 :class:`~zooselect.data.stream.ImageSource` through a DataLoader
 (:func:`zooselect.data.stream.batches`), prepared by the expert's
-:class:`~zooselect.models.inputs.InputSpec`: real-resolution images get the
-standard augmentation (random resized crop and flip, each image under its own
-seed), the embedded 32-px arrays a random shift of the batch.
+:class:`~zooselect.models.inputs.InputSpec`: images from files get the
+augmentation of the expert's kind (``InputSpec.train_geometry``: a random
+resized crop and flip, or a small shift for the benchmark's own experts, each
+image under its own seed), the embedded 32-px arrays a random shift of the batch.
 
 Batch k of a run is a function of the seed and k alone (:class:`SamplePlan`,
 :class:`DomainPlan`), so a run is reproducible from its seed (on a fixed
