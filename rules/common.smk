@@ -12,7 +12,7 @@ from snakemake.utils import validate
 # where it is not, e.g. in a conda environment.
 sys.path.append(str(Path(workflow.basedir) / "src"))
 
-from zooselect.config import check_config
+from zooselect.config import check_config, renamed_keys
 from zooselect.data.files import source_stamp
 from zooselect.ground_truth import PUBLISHED, ground_truth_label
 from zooselect.regimes import FULL, regime_shots
@@ -32,6 +32,8 @@ from zooselect.zoo import (
     zoo_from_config,
 )
 
+for renamed in renamed_keys(config):  # old key names are still read, with a warning
+    print(f"WARNING: {renamed}", file=sys.stderr)
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 check_config(config)
 
@@ -68,7 +70,7 @@ TASKS = [
 ]
 # Stability draws of the probe set (zooselect.stability): made for every
 # (target, regime) whose target has a full regime, the draws' selection pool.
-STABILITY_DRAWS = config["stability"]["seeds"]
+STABILITY_DRAWS = config["stability"]["draws"]
 STABILITY_TASKS = [
     (target, regime)
     for target, regime in TASKS

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from zooselect.config import ConfigError, check_config
+from zooselect.config import ConfigError, check_config, renamed_keys
 from zooselect.zoo import build_zoo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +76,14 @@ def published_config(tmp_path, drop=0):
     path.write_text("\n".join(["target,expert,test_accuracy", *rows[: len(rows) - drop]]) + "\n")
     config["finetune"].update(ground_truth="published", published=str(path))
     return config
+
+
+def test_stability_seeds_is_read_as_draws_with_a_warning():
+    config = {"stability": {"seeds": 3}, "seed": 0}
+    assert renamed_keys(config) == ["config key stability.seeds is now stability.draws; 'seeds' will stop working"]
+    assert config == {"stability": {"draws": 3}, "seed": 0}  # the config's own seed is not a draw count
+    with pytest.raises(ConfigError, match=r"stability: give 'draws' only \('seeds' is its old name\)"):
+        renamed_keys({"stability": {"seeds": 3, "draws": 2}})
 
 
 def test_a_published_ground_truth_is_checked_at_start_up(tmp_path):

@@ -19,7 +19,7 @@ from zooselect.scores import METHODS
 pytestmark = pytest.mark.workflow
 
 # The shared tiny config, with two stability draws.
-TINY = {**TINY_BASE, "stability": {"seeds": 2}}
+TINY = {**TINY_BASE, "stability": {"draws": 2}}
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -123,7 +123,7 @@ def test_changing_k_plans_only_caches_probes_scores_and_aggregate(workdir):
 
 def test_changing_the_number_of_stability_draws_plans_only_stability(workdir):
     config = copy.deepcopy(TINY)
-    config["stability"]["seeds"] = 3
+    config["stability"]["draws"] = 3
     write_config(workdir, config)
     try:
         planned = planned_jobs(workdir)

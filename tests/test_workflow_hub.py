@@ -63,7 +63,7 @@ def _config(base):
         },
         "regimes": ["full"],
         "zoo": {"architectures": {}, "generic": False, "baseline": "tv_resnet18", "given": copy.deepcopy(GIVEN)},
-        "stability": {"seeds": 2},
+        "stability": {"draws": 2},
         "selection": {
             "images_per_class": 6,
             "probe": {"options": {"width": 4}, "schedule": {"steps": 5, "batch_size": 16, "lr": 0.05}},

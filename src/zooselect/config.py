@@ -12,6 +12,7 @@ one message naming the key at fault and the valid choices.
 
 from __future__ import annotations
 
+
 import math
 from typing import Any, Mapping
 
@@ -67,6 +68,26 @@ def _check_method(method: str, options: Mapping[str, Any]) -> None:
             METHODS[method].check_options(options)
     except ValueError as error:
         raise ConfigError(f"methods.{method}: {error}") from None
+
+
+RENAMED_KEYS = {("stability", "seeds"): "draws"}
+"""Config keys renamed, (section, old name) -> new name: the old name is still read, with a warning.
+``stability.seeds`` counted draws of the probe set, not random seeds."""
+
+
+def renamed_keys(config: dict[str, Any]) -> list[str]:
+    """Replace, in place, the old names of renamed config keys by the new ones; run before the
+    schema fills in defaults. Returns a warning per old name found (the workflow prints them);
+    ConfigError when both names are given."""
+    found = []
+    for (section, old), new in RENAMED_KEYS.items():
+        part = config.get(section)
+        if isinstance(part, dict) and old in part:
+            if new in part:
+                raise ConfigError(f"{section}: give '{new}' only ('{old}' is its old name)")
+            found.append(f"config key {section}.{old} is now {section}.{new}; '{old}' will stop working")
+            part[new] = part.pop(old)
+    return found
 
 
 def check_config(config: Mapping[str, Any]) -> None:
@@ -140,13 +161,13 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"report.method: '{report_method}' is not one of the configured methods ({', '.join(config['methods'])})"
         )
 
-    if config.get("stability", {}).get("seeds", 0):
+    if config.get("stability", {}).get("draws", 0):
         pool = config.get("selection", {}).get("images_per_class", 50)
         larger = [r for r in config["regimes"] if regime_shots(r) > pool]
         if larger:
             raise ConfigError(
                 f"stability: regime(s) {', '.join(larger)} need more images per class than the selection "
-                f"pool has (selection.images_per_class = {pool}); raise it or set stability.seeds to 0"
+                f"pool has (selection.images_per_class = {pool}); raise it or set stability.draws to 0"
             )
 
     missing = [regime for regime in config["regimes"] if regime not in config["finetune"]["epochs"]]

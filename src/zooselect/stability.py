@@ -92,7 +92,7 @@ def per_draw_summary(
         summary = build_summary(draw_scores.assign(seconds=0.0), accuracies, no_caches, baseline, zoos)
         frames.append(summary[KEY + list(METRICS)].assign(draw=int(draw)))
     if not frames:
-        raise ValueError("no stability scores: is stability.seeds 0?")
+        raise ValueError("no stability scores: is stability.draws 0?")
     return pd.concat(frames, ignore_index=True)[["draw", *KEY, *METRICS]]
 
 
