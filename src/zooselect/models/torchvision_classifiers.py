@@ -18,7 +18,6 @@ from torch import nn
 
 from ..options import close_matches
 from .inputs import InputSpec, imagenet_input
-from .registry import create_model
 from .library_model import LibraryModel
 from .torchvision_models import TORCHVISION_ARCHITECTURES, resolve_weights
 
@@ -107,7 +106,7 @@ def torchvision_model(arch: str, weights: str | None = "DEFAULT", num_classes: i
         if num_classes is None:
             resolved = resolve_weights(arch, weights)
             num_classes = len(resolved.meta["categories"]) if resolved is not None else IMAGENET_CLASSES
-        return create_model(arch, num_classes, weights=weights)
+        return TORCHVISION_ARCHITECTURES[arch](num_classes=num_classes, weights=weights)
     return TorchvisionClassifier(arch, num_classes, weights)
 
 
