@@ -24,6 +24,9 @@ from .cache import check_attrs, read_arrays, read_cache
 from .runtime import Stopwatch
 from .scores import ATTRIBUTE_INPUTS, Method, compute_score, get_method
 
+SCORE_COLUMNS = ["expert", "score", "seconds"]
+"""A score CSV's columns: ``score_zoo``'s rows, one per expert (``summary.read_scores`` reads them)."""
+
 
 def load_zoo_caches(
     cache_paths: Iterable[str | Path],

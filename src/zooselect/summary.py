@@ -35,10 +35,10 @@ from .evaluation import expected_random_selection, summarize_selection, top_k_ex
 from .io import BadFileError, read_table
 from .paths import trailing_wildcards
 from .scores import METHODS as REGISTRY
+from .selection import SCORE_COLUMNS
 
 KEY = ["zoo", "target", "regime", "method"]
-SCORE_COLUMNS = ["expert", "score", "seconds"]
-FINETUNE_COLUMNS = ["expert", "lr", "test_accuracy", "seconds"]
+FINETUNE_COLUMNS = ["expert", "lr", "test_accuracy", "seconds"]  # needed; train_loss is written too (training)
 METRICS = [
     "spearman",
     "pearson",

@@ -46,6 +46,9 @@ from .models.inputs import BENCHMARK_INPUT, InputSpec
 from .options import env_int
 from .progress import show_progress
 
+FINETUNE_CSV_COLUMNS = ["expert", "lr", "test_accuracy", "seconds", "train_loss"]
+"""A fine-tune CSV's columns: the expert, the learning rate, and what ``finetune`` returns."""
+
 log = logging.getLogger(__name__)
 
 

@@ -11,7 +11,7 @@ from zooselect.data.stream import Images
 from zooselect.io import read_json, write_rows
 from zooselect.runtime import expert_job_tasks, job_device, loader_workers, resume_file, start_job
 from zooselect.seeding import derive_seed
-from zooselect.training import Resume, Schedule, checkpoint_every, epochs_to_steps, finetune
+from zooselect.training import FINETUNE_CSV_COLUMNS, Resume, Schedule, checkpoint_every, epochs_to_steps, finetune
 from zooselect.userzoo import load_zoo_expert
 
 log = start_job(snakemake, uses_torch=True)
@@ -53,4 +53,4 @@ for target, regime, dataset, split_path, output in expert_job_tasks(snakemake, s
         resume.clear()
         log.info("%s/%s lr %g: test accuracy %.4f (%.1f s)", target, regime, lr, result["test_accuracy"], result["seconds"])
         rows.append({"expert": expert, "lr": lr, **result})
-    write_rows(output, rows, ["expert", "lr", "test_accuracy", "seconds", "train_loss"])
+    write_rows(output, rows, FINETUNE_CSV_COLUMNS)

@@ -5,7 +5,7 @@ import _bootstrap  # noqa: F401  (makes the zooselect library importable)
 from zooselect.cache import check_attrs, read_arrays
 from zooselect.io import write_rows
 from zooselect.runtime import start_job
-from zooselect.selection import load_zoo_caches, score_zoo
+from zooselect.selection import SCORE_COLUMNS, load_zoo_caches, score_zoo
 
 log = start_job(snakemake)
 params = snakemake.params
@@ -25,4 +25,4 @@ caches = load_zoo_caches(
 )
 results = score_zoo(caches, params.methods, params.options, params.zoos, log)
 for method, output in zip(params.methods, snakemake.output.scores, strict=True):
-    write_rows(output, results[method], ["expert", "score", "seconds"])
+    write_rows(output, results[method], SCORE_COLUMNS)

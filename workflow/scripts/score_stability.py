@@ -7,7 +7,7 @@ import numpy as np
 from zooselect.cache import check_attrs, read_arrays
 from zooselect.io import write_rows
 from zooselect.runtime import Stopwatch, start_job
-from zooselect.selection import load_zoo_caches, score_zoo
+from zooselect.selection import SCORE_COLUMNS, load_zoo_caches, score_zoo
 from zooselect.stability import draw_rows, draw_seed, subset_cache
 
 log = start_job(snakemake)
@@ -45,4 +45,4 @@ for draw in range(params.draws):
         "draw %d (seed %d): %d of the pool's %d images, %d methods in %.1f s",
         draw, seed, len(picked), len(pool), len(results), watch.seconds,
     )
-write_rows(snakemake.output.stability, rows, ["draw", "method", "expert", "score", "seconds"])
+write_rows(snakemake.output.stability, rows, ["draw", "method", *SCORE_COLUMNS])

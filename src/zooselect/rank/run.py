@@ -88,7 +88,7 @@ def _finetune(
     from ..data.stream import Images
     from ..io import write_rows
     from ..seeding import derive_seed
-    from ..training import Schedule, epochs_to_steps, finetune
+    from ..training import FINETUNE_CSV_COLUMNS, Schedule, epochs_to_steps, finetune
 
     train_images, test_images = Images(dataset.source("train")), Images(dataset.source("test"))
     model = expert.model.to(memory_format=torch.channels_last)
@@ -105,8 +105,7 @@ def _finetune(
             description=f"fine-tuning {expert.name} lr={lr}", spec=expert.inputs, workers=options.workers,
         )  # fmt: skip
         rows.append({"expert": expert.name, "lr": lr, **result})
-    columns = ["expert", "lr", "test_accuracy", "seconds", "train_loss"]  # the benchmark's fine-tune CSV
-    write_rows(out / "finetune" / f"{expert.name}.csv", rows, columns)
+    write_rows(out / "finetune" / f"{expert.name}.csv", rows, FINETUNE_CSV_COLUMNS)  # the benchmark's CSV
     return rows
 
 
@@ -126,16 +125,18 @@ def rank(
     """
     from ..io import folder_lock
 
-    check_methods((options or RankOptions()).methods)  # bad methods stop before ``out`` is made
+    options = options or RankOptions()
+    methods = check_methods(options.methods)  # bad methods stop before ``out`` is made
     with folder_lock(out, LOCK_FILE, what="another `zooselect rank`"):
-        return _rank(target, entries, Path(out), options)
+        return _rank(target, entries, Path(out), options, methods)
 
 
 def _rank(
     target: TargetSpec,
     entries: Sequence[ZooEntry],
     out: Path,
-    options: RankOptions | None,
+    options: RankOptions,
+    methods: list[str],
 ) -> "pd.DataFrame":  # noqa: F821
     import torch
     from tqdm import tqdm
@@ -152,12 +153,9 @@ def _rank(
     from ..progress import progress_bars
     from ..runtime import Stopwatch
     from ..seeding import derive_seed
-    from ..summary import SCORE_COLUMNS
+    from ..selection import SCORE_COLUMNS
 
-    options = options or RankOptions()
-    out = Path(out)
     total = Stopwatch()
-    methods = check_methods(options.methods)
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise ZooError("expert names must be unique")
