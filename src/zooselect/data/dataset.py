@@ -342,11 +342,11 @@ def split_per_class(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) indices: each class of ``class_ids``, shuffled by ``rng``, puts
     ``round(test_fraction * count)`` items in test but keeps at least ``keep`` in each split
-    (a class of ``keep`` items or fewer puts none in test)."""
+    (a class of exactly ``keep`` items puts none in test; each class has at least ``keep``)."""
     train, test = [], []
     for c in class_ids:
         idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = max(min(max(round(test_fraction * len(idx)), keep), len(idx) - keep), 0)
+        n_test = min(max(round(test_fraction * len(idx)), keep), len(idx) - keep)
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return np.concatenate(train), np.concatenate(test)
